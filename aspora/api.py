@@ -1,0 +1,80 @@
+"""The NinjaAPI mounted at /api/: one router per app, session or personal-token auth on all of them.
+
+Errors are RFC 7807 problem documents (`application/problem+json`) with a message a person can act on.
+"""
+
+from django.http import HttpRequest
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import APIKeyHeader, HttpBearer, django_auth
+
+from aspora.errors import ApplicationError
+from tenants.api import router as tenants_router
+from tenants.services import api_token_authenticate
+
+
+class BearerTokenAuth(HttpBearer):
+    openapi_description = "A personal API token (`asp_…`), created in the admin or by `manage.py create_token`."
+
+    def authenticate(self, request: HttpRequest, token: str):
+        user = api_token_authenticate(raw=token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+class HeaderTokenAuth(APIKeyHeader):
+    param_name = "X-API-Key"
+
+    def authenticate(self, request: HttpRequest, key: str | None):
+        user = api_token_authenticate(raw=key) if key else None
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="Aspora API",
+    version="1.0.0",
+    description="Skills, runs and the Code Factory of the Aspora operations portal.",
+    auth=[django_auth, BearerTokenAuth(), HeaderTokenAuth()],
+    urls_namespace="api",
+)
+
+
+def _problem(request: HttpRequest, *, status: int, title: str, detail: str, **extra):
+    response = api.create_response(
+        request, {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}, status=status
+    )
+    response["Content-Type"] = "application/problem+json"
+    return response
+
+
+@api.exception_handler(ApplicationError)
+def application_error(request, exc: ApplicationError):
+    return _problem(request, status=exc.status_code, title=type(exc).__name__, detail=exc.message, **exc.extra)
+
+
+@api.exception_handler(AuthenticationError)
+def authentication_error(request, exc):
+    return _problem(
+        request,
+        status=401,
+        title="Unauthorized",
+        detail="Sign in, or send a personal API token as 'Authorization: Bearer asp_…'.",
+    )
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request, exc: ValidationError):
+    return _problem(
+        request, status=422, title="Invalid request", detail="The request did not validate.", errors=exc.errors
+    )
+
+
+@api.exception_handler(HttpError)
+def http_error(request, exc: HttpError):
+    return _problem(request, status=exc.status_code, title="Error", detail=str(exc))
+
+
+api.add_router("/", tenants_router)

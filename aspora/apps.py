@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AsporaConfig(AppConfig):
+    name = "aspora"
+    verbose_name = "Aspora"

@@ -1,0 +1,9 @@
+"""Websocket routes. Each front door's consumer lives in its app; this file only wires them."""
+
+from django.urls import path
+
+from bridges.consumers import PortalEventsConsumer
+
+websocket_urlpatterns = [
+    path("ws/events/", PortalEventsConsumer.as_asgi()),
+]

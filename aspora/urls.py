@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from aspora import views
+from aspora.api import api
+
+admin.site.site_header = "Aspora administration"
+admin.site.site_title = "Aspora admin"
+admin.site.index_title = "Skills, people and permissions"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("console/", views.console, name="console"),
+    path("factory/", views.factory, name="factory"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+]

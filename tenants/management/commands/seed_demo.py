@@ -1,0 +1,42 @@
+import os
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from tenants.demo import demo_seed
+
+DEFAULT_DEMO_PASSWORD = "aspora-demo"  # noqa: S105 - DEBUG-only demo accounts
+
+
+class Command(BaseCommand):
+    help = "Create or update the demo tenants, teams and people. Safe to run again."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Seed even with DEBUG off. New accounts then get random passwords, printed once.",
+        )
+
+    def handle(self, *args, force: bool, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "Refusing to seed demo accounts with DEBUG off (production settings). "
+                "Pass --force to seed anyway; new accounts then get random passwords."
+            )
+        # A known password only where DEBUG is on: production never gets a hard-coded one.
+        password = (os.environ.get("DEMO_PASSWORD") or DEFAULT_DEMO_PASSWORD) if settings.DEBUG else None
+
+        def log(step: str) -> None:
+            self.stdout.write(f"  seeding {step.lower()}…")
+
+        self.stdout.write("Seeding the Aspora demo")
+        logins = demo_seed(password=password, log=log)
+        self.stdout.write(self.style.SUCCESS(f"Done: {len(logins)} demo people ready.\n"))
+        self.stdout.write("Log in at http://127.0.0.1:8000/ (PORT overrides the port) as any of:")
+        width = max(len(login.username) for login in logins)
+        for login in logins:
+            secret = login.password if login.password is not None else "(existing account, unchanged)"
+            self.stdout.write(
+                f"  {login.username:<{width}}  {secret:<20}  {login.role} · {login.team} · {login.tenant}"
+            )

@@ -1,0 +1,42 @@
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from tests.factories import team_make, tenant_make, user_make
+
+
+def pytest_collection_modifyitems(config, items):
+    """A `services` test outside production mode fails loudly: a missing service is never a skip."""
+    if settings.PRODUCTION:
+        return
+    for item in items:
+        if item.get_closest_marker("services"):
+            item.add_marker(pytest.mark.usefixtures("_require_production_mode"))
+
+
+@pytest.fixture
+def _require_production_mode():
+    if not settings.PRODUCTION:
+        pytest.fail("this test needs production mode: set DATABASE_URL and REDIS_URL (see README)")
+
+
+def pytest_sessionstart(session):
+    # Production serves hashed static files from a manifest; pages cannot render without it.
+    # It runs before collection because importing the ASGI app already builds the middleware.
+    if settings.PRODUCTION:
+        call_command("collectstatic", "--noinput", verbosity=0)
+
+
+@pytest.fixture
+def tenant(db):
+    return tenant_make("acme")
+
+
+@pytest.fixture
+def team(tenant):
+    return team_make(tenant=tenant, slug="ecm-field")
+
+
+@pytest.fixture
+def analyst(team):
+    return user_make("ana", team=team)
