@@ -13,8 +13,14 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from aspora.routing import websocket_urlpatterns  # noqa: E402
+
+if settings.ASPORA_WATCH_DOMAINS:
+    from skills.registry import packs_watch_in_background
+
+    packs_watch_in_background()
 
 application = ProtocolTypeRouter(
     {

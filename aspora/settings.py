@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "skills",
     "factory",
     "bridges",
+    "domains.ecm",
 ]
 
 MIDDLEWARE = [
@@ -114,7 +115,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": Path(env.str("ASPORA_SQLITE_PATH", default=str(BASE_DIR / "db.sqlite3"))),
-            "OPTIONS": {"timeout": 20},
+            # IMMEDIATE transactions and WAL: a run's writer thread and its readers never
+            # fail with "database is locked" on the embedded default.
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
         }
     }
 
@@ -170,7 +173,7 @@ else:
 
 # Celery: eager in-process on the embedded default, so a run started from a websocket
 # still streams back in the same server; a Redis broker in production.
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not PRODUCTION
 CELERY_TASK_EAGER_PROPAGATES = not PRODUCTION
@@ -205,7 +208,24 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # In-process (eager) task logs would interleave with answers on the embedded default.
+        "celery.app.trace": {"level": "INFO" if PRODUCTION else "WARNING"},
+    },
 }
 
 ASPORA_MODE = "production" if PRODUCTION else "embedded"
+
+# Skills Executor.
+ASPORA_DOMAINS_DIR = Path(env.str("ASPORA_DOMAINS_DIR", default=str(BASE_DIR / "domains")))
+# Watch the packs and import edits as they happen (on for `make run`; `manage.py watch_domains` elsewhere).
+ASPORA_WATCH_DOMAINS = env.bool("ASPORA_WATCH_DOMAINS", default=False)
+# Model used by skills that name none; a skill's model without its provider's key runs offline.
+ASPORA_DEFAULT_MODEL = env.str("ASPORA_DEFAULT_MODEL", default="anthropic:claude-haiku-4-5")
+# Force one model for every skill (e.g. a local OpenAI-compatible server), and an optional fallback.
+ASPORA_MODEL = env.str("ASPORA_MODEL", default="")
+ASPORA_FALLBACK_MODEL = env.str("ASPORA_FALLBACK_MODEL", default="")
+# Retries of a model request that failed with a timeout or a 5xx before the run fails.
+ASPORA_MODEL_RETRIES = env.int("ASPORA_MODEL_RETRIES", default=2)
+ASPORA_MODEL_RETRY_BACKOFF = env.float("ASPORA_MODEL_RETRY_BACKOFF", default=1.0)

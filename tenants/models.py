@@ -1,4 +1,4 @@
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, Group
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -32,6 +32,15 @@ class Team(models.Model):
     slug = models.SlugField(max_length=60)
     description = models.CharField(max_length=240, blank=True)
     members = models.ManyToManyField(User, through="Membership", related_name="teams")
+    group = models.OneToOneField(
+        Group,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="team",
+        help_text="The auth group object permissions are granted to; its members mirror the team's.",
+    )
 
     class Meta:
         ordering = ["tenant__name", "name"]
@@ -42,6 +51,12 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        # Guardian grants go to groups: every team has exactly one, named after tenant and team.
+        if self.group_id is None:
+            self.group, _ = Group.objects.get_or_create(name=f"team:{self.tenant.slug}/{self.slug}")
+        super().save(*args, **kwargs)
 
 
 class Role(models.TextChoices):
@@ -73,6 +88,16 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.team} ({self.get_role_display()})"
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        if self.team.group_id:
+            self.user.groups.add(self.team.group_id)
+
+    def delete(self, *args, **kwargs):
+        if self.team.group_id:
+            self.user.groups.remove(self.team.group_id)
+        return super().delete(*args, **kwargs)
 
     def clean(self) -> None:
         if self.user_id and self.team_id and self.user.tenant_id != self.team.tenant_id:

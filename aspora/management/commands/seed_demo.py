@@ -3,13 +3,17 @@ import os
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from domains.ecm.demo import ecm_demo_seed
+from skills.models import Domain
+from skills.registry import packs_sync
+from skills.services import domain_grants_apply
 from tenants.demo import demo_seed
 
 DEFAULT_DEMO_PASSWORD = "aspora-demo"  # noqa: S105 - DEBUG-only demo accounts
 
 
 class Command(BaseCommand):
-    help = "Create or update the demo tenants, teams and people. Safe to run again."
+    help = "Create or update the demo tenants, teams, people, domain packs and their data. Safe to run again."
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -32,6 +36,16 @@ class Command(BaseCommand):
 
         self.stdout.write("Seeding the Aspora demo")
         logins = demo_seed(password=password, log=log)
+        log("Domain packs")
+        for report in packs_sync():
+            if report.problems:
+                self.stderr.write(
+                    f"    pack {report.path.name}: {len(report.problems)} problem(s); run sync_domains for details"
+                )
+        for domain in Domain.objects.all():
+            domain_grants_apply(domain=domain)
+        log("ECM tickets")
+        ecm_demo_seed()
         self.stdout.write(self.style.SUCCESS(f"Done: {len(logins)} demo people ready.\n"))
         self.stdout.write("Log in at http://127.0.0.1:8000/ (PORT overrides the port) as any of:")
         width = max(len(login.username) for login in logins)
@@ -40,3 +54,4 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {login.username:<{width}}  {secret:<20}  {login.role} · {login.team} · {login.tenant}"
             )
+        self.stdout.write('\nTry: python manage.py ask --user sarah "show my tickets"')

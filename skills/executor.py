@@ -1,0 +1,475 @@
+"""Runs one skill as a pydantic-ai agent for one `SkillRun`.
+
+Invariants:
+- The agent sees exactly the tools its skill version allows, from its domain's toolset; tools
+  marked `confirm` pause the run (deferred tools) until the asker decides.
+- The asker's identity reaches tools only through `SkillDeps`, built here from the run's record,
+  never from anything a model produced.
+- The agent streams in its own event loop thread; this module consumes the events in the calling
+  (Celery task) thread, where every database write and broadcast happens, in sequence order.
+- Text deltas are coalesced (at most one event per `DELTA_FLUSH_SECONDS`) so a fast model does
+  not become thousands of rows.
+- A run always ends `succeeded`, `failed` or `awaiting_confirmation`, with timings, usage and cost.
+"""
+
+import asyncio
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
+from pydantic_ai import (
+    Agent,
+    AgentRunResultEvent,
+    DeferredToolRequests,
+    DeferredToolResults,
+    FunctionToolCallEvent,
+    FunctionToolResultEvent,
+    ModelAPIError,
+    ModelHTTPError,
+    ModelMessagesTypeAdapter,
+    PartDeltaEvent,
+    PartStartEvent,
+    RunContext,
+    TextPart,
+    TextPartDelta,
+    ToolDenied,
+    UsageLimitExceeded,
+    UsageLimits,
+)
+from pydantic_ai.messages import ModelRequest, RetryPromptPart, UserPromptPart
+from pydantic_ai.models import Model
+from pydantic_ai.models.fallback import FallbackModel
+
+from skills.deps import SkillDeps
+from skills.models import RunStatus, SkillRun, SkillVersion
+from skills.offline import OFFLINE_MODEL_NAME, offline_model
+from skills.packs import domain_tool_names
+from skills.services import skill_run_event_record
+from tenants.context import AskerContext
+
+logger = logging.getLogger(__name__)
+
+DELTA_FLUSH_SECONDS = 0.05
+RESULT_PREVIEW_CHARS = 4000
+PROVIDER_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY", "openrouter": "OPENROUTER_API_KEY"}
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    model: Model
+    name: str
+    offline: bool
+    provider: str | None = None
+
+
+def _model_build(name: str) -> Model | None:
+    """A pydantic-ai model for `provider:model`, or None when its provider has no key configured."""
+    provider, _, model_name = name.partition(":")
+    key = os.environ.get(PROVIDER_KEYS.get(provider, ""), "")
+    if provider == "openai":
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+
+        base_url = os.environ.get("OPENAI_BASE_URL", "")
+        if not (key or base_url):
+            return None
+        # A local OpenAI-compatible server may need no key; the client still wants one.
+        return OpenAIChatModel(model_name, provider=OpenAIProvider(base_url=base_url or None, api_key=key or "local"))
+    if provider == "anthropic" and key:
+        from pydantic_ai.models.anthropic import AnthropicModel
+        from pydantic_ai.providers.anthropic import AnthropicProvider
+
+        return AnthropicModel(
+            model_name, provider=AnthropicProvider(api_key=key, base_url=os.environ.get("ANTHROPIC_BASE_URL") or None)
+        )
+    if provider == "openrouter" and key:
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openrouter import OpenRouterProvider
+
+        return OpenAIChatModel(model_name, provider=OpenRouterProvider(api_key=key))
+    return None
+
+
+def model_resolve(version: SkillVersion) -> ResolvedModel:
+    name = settings.ASPORA_MODEL or version.model or settings.ASPORA_DEFAULT_MODEL
+    primary = _model_build(name)
+    if primary is None:
+        return ResolvedModel(offline_model(), OFFLINE_MODEL_NAME, offline=True)
+    fallback = _model_build(settings.ASPORA_FALLBACK_MODEL) if settings.ASPORA_FALLBACK_MODEL else None
+    model = FallbackModel(primary, fallback) if fallback else primary
+    return ResolvedModel(model, name, offline=False, provider=name.partition(":")[0])
+
+
+def cost_usd(*, resolved: ResolvedModel, input_tokens: int, output_tokens: int) -> Decimal:
+    if resolved.offline or not (input_tokens or output_tokens):
+        return Decimal(0)
+    from genai_prices import Usage, calc_price
+
+    try:
+        price = calc_price(
+            Usage(input_tokens=input_tokens, output_tokens=output_tokens),
+            model_ref=resolved.name.partition(":")[2],
+            provider_id=resolved.provider,
+        )
+    except LookupError:
+        logger.warning("no price known for %s; cost recorded as 0", resolved.name)
+        return Decimal(0)
+    return Decimal(str(price.total_price)).quantize(Decimal("0.000001"))
+
+
+# --- agents ---------------------------------------------------------------------------------
+
+_agents: dict[int, Agent] = {}
+_agents_lock = threading.Lock()
+
+
+def _who_is_asking(ctx: RunContext[SkillDeps]) -> str:
+    facts = "\n".join(f"- {key}: {value}" for key, value in ctx.deps.context.summary().items())
+    return (
+        "## Who is asking\n"
+        f"{facts}\n\n"
+        "Tools already know who is asking and only see what this person may see. "
+        "Never try to act for another person, team or tenant."
+    )
+
+
+def agent_for_version(version: SkillVersion) -> Agent:
+    """One agent per immutable skill version, built once per process."""
+    with _agents_lock:
+        agent = _agents.get(version.pk)
+        if agent is None:
+            agent = _agents[version.pk] = _agent_build(version)
+        return agent
+
+
+def _agent_build(version: SkillVersion) -> Agent:
+    allowed = set(version.tools)
+    confirm = set(version.config.get("confirm", []))
+    toolsets = []
+    if allowed:
+        domain = version.skill.domain.name
+        if domain_tool_names(domain) is not None:
+            import importlib
+
+            domain_toolset = importlib.import_module(f"domains.{domain}.tools").toolset
+            scoped = domain_toolset.filtered(lambda ctx, tool_def: tool_def.name in allowed)
+            if confirm:
+                scoped = scoped.approval_required(lambda ctx, tool_def, args: tool_def.name in confirm)
+            toolsets.append(scoped)
+    return Agent(
+        instructions=[version.instructions, _who_is_asking],
+        deps_type=SkillDeps,
+        toolsets=toolsets,
+        output_type=[str, DeferredToolRequests],
+        name=version.skill.name,
+        retries=1,
+    )
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+class _ClosingExecutor(ThreadPoolExecutor):
+    """Runs sync tools in threads that give their database connection back after each call."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        def call():
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                connections.close_all()
+
+        return super().submit(call)
+
+
+_tool_executor = _ClosingExecutor(max_workers=8, thread_name_prefix="aspora-tool")
+
+
+def _events_in_thread(start: Callable[[], Any]) -> Iterator[Any]:
+    """Iterate an async event stream that runs in its own loop thread, from this sync thread."""
+    items: queue.Queue = queue.Queue()
+    done = object()
+
+    async def pump():
+        try:
+            with Agent.using_thread_executor(_tool_executor):
+                async with start() as events:
+                    async for event in events:
+                        items.put(event)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread to raise
+            items.put(exc)
+        finally:
+            items.put(done)
+
+    thread = threading.Thread(target=lambda: asyncio.run(pump()), name="aspora-agent", daemon=True)
+    thread.start()
+    while (item := items.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+    thread.join()
+
+
+class _Recorder:
+    """Stores and broadcasts a run's events in order, coalescing text deltas."""
+
+    def __init__(self, run: SkillRun):
+        self.run = run
+        self.seq = run.events.count()
+        self.buffer: list[str] = []
+        self.buffer_since = 0.0
+        self.text: list[str] = []
+        self.tools_ran = 0
+        self.tool_started: dict[str, float] = {}
+        self.tool_names: dict[str, str] = {}
+        # Calls already announced before a confirmation pause are not announced again on resume.
+        self.announced = {call["tool_call_id"] for call in run.pending_tool_calls}
+
+    def emit(self, type: str, data: dict) -> None:
+        if type != "run.delta":
+            self.flush()
+        self.seq += 1
+        skill_run_event_record(run=self.run, type=type, data=data, seq=self.seq)
+
+    def delta(self, text: str) -> None:
+        if not text:
+            return
+        if self.run.first_token_at is None:
+            self.run.first_token_at = timezone.now()
+            SkillRun.objects.filter(pk=self.run.pk).update(first_token_at=self.run.first_token_at)
+        if not self.buffer:
+            self.buffer_since = time.monotonic()
+        self.buffer.append(text)
+        self.text.append(text)
+        if time.monotonic() - self.buffer_since >= DELTA_FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            text, self.buffer = "".join(self.buffer), []
+            self.seq += 1
+            skill_run_event_record(run=self.run, type="run.delta", data={"text": text}, seq=self.seq)
+
+    def handle(self, event: Any) -> Any:
+        """Record one agent event; return the run result when it is the last one."""
+        if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+            self.delta(event.part.content)
+        elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
+            self.delta(event.delta.content_delta)
+        elif isinstance(event, FunctionToolCallEvent):
+            call = event.part
+            self.tool_started[call.tool_call_id] = time.monotonic()
+            self.tool_names[call.tool_call_id] = call.tool_name
+            if call.tool_call_id in self.announced:
+                return None
+            self.emit(
+                "run.tool_call",
+                {"tool_call_id": call.tool_call_id, "name": call.tool_name, "args": call.args_as_dict()},
+            )
+        elif isinstance(event, FunctionToolResultEvent):
+            part = event.part
+            started = self.tool_started.pop(part.tool_call_id, time.monotonic())
+            refused = isinstance(part, RetryPromptPart)
+            self.tools_ran += 0 if refused else 1
+            content = part.model_response() if refused else part.content
+            self.emit(
+                "run.tool_result",
+                {
+                    "tool_call_id": part.tool_call_id,
+                    "name": part.tool_name or self.tool_names.get(part.tool_call_id, ""),
+                    "ok": not refused and not (isinstance(content, dict) and "error" in content),
+                    "result": _preview(content),
+                    "duration_ms": int((time.monotonic() - started) * 1000),
+                },
+            )
+        elif isinstance(event, AgentRunResultEvent):
+            self.flush()
+            return event.result
+        return None
+
+
+def _preview(content: Any) -> Any:
+    text = content if isinstance(content, str) else json.dumps(content, default=str)
+    if len(text) <= RESULT_PREVIEW_CHARS:
+        return content if not isinstance(content, str) else text
+    return text[:RESULT_PREVIEW_CHARS] + "…"
+
+
+def _context_from_run(run: SkillRun) -> AskerContext:
+    return AskerContext(user=run.user, team=run.team, tenant=run.tenant, channel=run.channel, extra=dict(run.extra))
+
+
+def _history_for(run: SkillRun) -> list:
+    """The conversation so far, trimmed to the skill's `max_turns` user turns."""
+    if run.conversation_id is None:
+        return []
+    previous = (
+        SkillRun.objects.filter(
+            conversation_id=run.conversation_id, status=RunStatus.SUCCEEDED, queued_at__lt=run.queued_at
+        )
+        .order_by("-queued_at")
+        .values_list("message_history", flat=True)
+        .first()
+    )
+    if not previous:
+        return []
+    messages = ModelMessagesTypeAdapter.validate_python(previous)
+    max_turns = run.skill_version.config.get("max_turns", 10)
+    starts = [
+        i
+        for i, m in enumerate(messages)
+        if isinstance(m, ModelRequest) and any(isinstance(p, UserPromptPart) for p in m.parts)
+    ]
+    keep_from = (
+        starts[-(max_turns - 1)]
+        if max_turns > 1 and len(starts) >= max_turns
+        else (len(messages) if max_turns == 1 else 0)
+    )
+    return messages[keep_from:]
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, ModelHTTPError):
+        return exc.status_code >= 500 or exc.status_code == 429
+    return isinstance(exc, ModelAPIError)
+
+
+def _fail(run: SkillRun, recorder: "_Recorder", message: str) -> SkillRun:
+    recorder.emit("run.error", {"message": message})
+    run.status = RunStatus.FAILED
+    run.error = message
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+    return run
+
+
+def skill_run_execute(*, run_id: str, decisions: dict[str, bool] | None = None, note: str = "") -> SkillRun:
+    """Execute (or resume after a confirmation) one run. Safe to call twice: a finished run is left alone."""
+    run = SkillRun.objects.select_related("user", "team", "tenant", "skill_version__skill__domain").get(pk=run_id)
+    if run.is_finished or (run.status == RunStatus.AWAITING_CONFIRMATION and decisions is None):
+        return run
+    version = run.skill_version
+    resolved = model_resolve(version)
+    recorder = _Recorder(run)
+    run.status = RunStatus.RUNNING
+    run.started_at = run.started_at or timezone.now()
+    run.model = resolved.name
+    run.is_offline = resolved.offline
+    run.attempts += 1
+    run.save(update_fields=["status", "started_at", "model", "is_offline", "attempts"])
+    if decisions is None:
+        recorder.emit(
+            "run.started",
+            {
+                "skill": version.skill.name,
+                "version": version.number,
+                "model": resolved.name,
+                "offline": resolved.offline,
+            },
+        )
+
+    limits = version.config.get("limits", {})
+    deps = SkillDeps(context=_context_from_run(run), run_id=str(run.id))
+    if decisions is None:
+        prompt, history, deferred = run.message, _history_for(run), None
+    else:
+        prompt, history = None, ModelMessagesTypeAdapter.validate_python(run.message_history)
+        deferred = DeferredToolResults(
+            approvals={
+                call_id: True if approved else ToolDenied(f"The asker declined this call. {note}".strip())
+                for call_id, approved in decisions.items()
+            }
+        )
+    agent = agent_for_version(version)
+
+    def start():
+        return agent.run_stream_events(
+            prompt,
+            model=resolved.model,
+            deps=deps,
+            message_history=history or None,
+            deferred_tool_results=deferred,
+            usage_limits=UsageLimits(
+                request_limit=limits.get("request_limit", 8),
+                tool_calls_limit=limits.get("tool_calls_limit"),
+                total_tokens_limit=limits.get("total_tokens_limit"),
+            ),
+            timeout=version.config.get("timeout_seconds", 120),
+        )
+
+    attempt = 0
+    while True:
+        try:
+            result = None
+            for event in _events_in_thread(start):
+                result = recorder.handle(event) or result
+            break
+        except UsageLimitExceeded as exc:
+            return _fail(run, recorder, f"The run hit its skill's usage limit: {exc}")
+        except TimeoutError:
+            return _fail(
+                run, recorder, f"The run took longer than its {version.config.get('timeout_seconds', 120)} s limit."
+            )
+        except Exception as exc:
+            if _retryable(exc) and recorder.tools_ran == 0 and attempt < settings.ASPORA_MODEL_RETRIES:
+                attempt += 1
+                logger.warning("model request failed (%s); retry %d for run %s", exc, attempt, run.id)
+                time.sleep(settings.ASPORA_MODEL_RETRY_BACKOFF * 2 ** (attempt - 1))
+                continue
+            logger.exception("run %s failed", run.id)
+            reason = (
+                f"The model provider failed: {exc}"
+                if isinstance(exc, ModelAPIError)
+                else f"The run failed: {type(exc).__name__}: {exc}"
+            )
+            return _fail(run, recorder, reason)
+
+    usage = result.usage
+    run.input_tokens += usage.input_tokens or 0
+    run.output_tokens += usage.output_tokens or 0
+    run.requests += usage.requests or 0
+    run.cost_usd = cost_usd(resolved=resolved, input_tokens=run.input_tokens, output_tokens=run.output_tokens)
+    run.message_history = ModelMessagesTypeAdapter.dump_python(result.all_messages(), mode="json")
+    output = result.output
+    if isinstance(output, DeferredToolRequests):
+        run.pending_tool_calls = [
+            {"tool_call_id": call.tool_call_id, "name": call.tool_name, "args": call.args_as_dict()}
+            for call in output.approvals
+        ]
+        run.status = RunStatus.AWAITING_CONFIRMATION
+        recorder.emit("run.confirmation_needed", {"calls": run.pending_tool_calls})
+    else:
+        run.answer = (run.answer + "\n\n" if run.answer else "") + str(output)
+        run.pending_tool_calls = []
+        run.status = RunStatus.SUCCEEDED
+        run.finished_at = timezone.now()
+    run.save()
+    if run.status == RunStatus.SUCCEEDED:
+        recorder.emit(
+            "run.final",
+            {
+                "answer": run.answer,
+                "status": run.status,
+                "model": run.model,
+                "offline": run.is_offline,
+                "input_tokens": run.input_tokens,
+                "output_tokens": run.output_tokens,
+                "cost_usd": str(run.cost_usd),
+                "latency_ms": run.latency_ms,
+            },
+        )
+    return run

@@ -1,0 +1,256 @@
+"""Writes of the Skills Executor: skill versions, grants, runs and their events.
+
+Invariants:
+- A `SkillVersion` is never changed; every edit (file, admin, factory) is a new version, and an
+  invalid edit raises `SkillValidationError` before anything is written, so the current version
+  stays live.
+- `skill_run_start()` is the one way any front door starts a run. It records refusals as runs
+  (status `refused`) before raising, and queues execution only after the transaction commits.
+- Run events get a per-run sequence number, are stored, and are broadcast to the run's group
+  (`run.<id>`) through `aspora.realtime`, in that order.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from guardian.shortcuts import assign_perm
+from pydantic import ValidationError
+
+from aspora.errors import ApplicationError
+from aspora.realtime import broadcast, group_name
+from skills.models import Conversation, Domain, RunStatus, Skill, SkillRun, SkillRunEvent, SkillVersion, Source
+from skills.packs import PackProblem, ParsedSkill, SkillEntry, domain_tool_names, skill_text_parse, validation_problems
+from skills.router import skill_route
+from skills.selectors import skill_get_for_context, skill_list_for_context
+from tenants.context import AskerContext
+from tenants.models import Team, User
+
+CORE_CONTEXT = {"user", "team", "tenant"}
+
+
+class SkillValidationError(ApplicationError):
+    status_code = 422
+
+    def __init__(self, problems: list[PackProblem]):
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems), extra={"problems": [str(p) for p in problems]})
+
+
+class SkillNotFoundError(ApplicationError):
+    """Also what a person sees for a skill they may not run: refusing must not reveal it exists."""
+
+    status_code = 404
+
+
+class NoSkillMatchedError(ApplicationError):
+    status_code = 422
+
+
+class MissingContextError(ApplicationError):
+    status_code = 422
+
+
+class RunStateError(ApplicationError):
+    status_code = 409
+
+
+def run_group(run_id) -> str:
+    return group_name("run", run_id)
+
+
+# --- versions -------------------------------------------------------------------------------
+
+
+def skill_version_create(
+    *, domain: Domain, parsed: ParsedSkill, source: str, author: User | None = None, note: str = ""
+) -> SkillVersion:
+    """Make `parsed` the skill's current version; an unchanged skill keeps its current version."""
+    skill, _ = Skill.objects.select_for_update().get_or_create(name=parsed.entry.name, defaults={"domain": domain})
+    if skill.domain_id != domain.pk:
+        raise SkillValidationError(
+            [PackProblem(parsed.entry.path, None, "name", f"{skill.name!r} already belongs to domain {skill.domain}")]
+        )
+    current = skill.current_version
+    if current is not None and current.sha256 == parsed.sha256:
+        return current
+    number = (skill.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    version = SkillVersion.objects.create(
+        skill=skill,
+        number=number,
+        content=parsed.content,
+        description=parsed.description,
+        instructions=parsed.instructions,
+        frontmatter=parsed.frontmatter,
+        config=parsed.config,
+        sha256=parsed.sha256,
+        source=source,
+        author=author,
+        note=note,
+    )
+    skill.current_version = version
+    skill.save(update_fields=["current_version", "updated_at"])
+    return version
+
+
+def skill_parse_edit(*, skill: Skill, content: str, config: Mapping[str, Any]) -> ParsedSkill:
+    """Validate an edit made outside the pack (admin, factory) exactly as a file would be."""
+    label = f"{skill.domain.name}/{skill.name} (edit)"
+    try:
+        entry = SkillEntry.model_validate({"path": f"skills/{skill.name}/SKILL.md", **config, "name": skill.name})
+    except ValidationError as exc:
+        raise SkillValidationError(validation_problems(exc, label, None)) from exc
+    tools = domain_tool_names(skill.domain.name) or set()
+    unknown = [tool for tool in entry.tools if tool not in tools]
+    if unknown:
+        raise SkillValidationError([PackProblem(label, None, "tools", f"unknown tool(s) {', '.join(unknown)}")])
+    parsed, problems = skill_text_parse(text=content, file=label, entry=entry)
+    if problems:
+        raise SkillValidationError(problems)
+    return parsed
+
+
+@transaction.atomic
+def skill_edit(
+    *, skill: Skill, content: str, config: Mapping[str, Any], author: User, source: str = Source.ADMIN, note: str = ""
+) -> SkillVersion:
+    parsed = skill_parse_edit(skill=skill, content=content, config=config)
+    return skill_version_create(domain=skill.domain, parsed=parsed, source=source, author=author, note=note)
+
+
+@transaction.atomic
+def skill_rollback(*, skill: Skill, version: SkillVersion) -> Skill:
+    if version.skill_id != skill.pk:
+        raise SkillValidationError([PackProblem(skill.name, None, "version", "belongs to another skill")])
+    skill.current_version = version
+    skill.save(update_fields=["current_version", "updated_at"])
+    return skill
+
+
+def domain_grants_apply(*, domain: Domain) -> int:
+    """Grant the pack's default `run`/`change` permissions to teams with the named slugs, in every tenant."""
+    grants = domain.config.get("grants", {})
+    applied = 0
+    for perm, slugs in (("run_domain", grants.get("run", [])), ("change_domain", grants.get("change", []))):
+        for team in Team.objects.filter(slug__in=slugs, group__isnull=False).select_related("group"):
+            assign_perm(f"skills.{perm}", team.group, domain)
+            applied += 1
+    return applied
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+def _refuse(*, context: AskerContext, message: str, skill: Skill | None, error: ApplicationError) -> None:
+    run = SkillRun.objects.create(
+        skill=skill,
+        skill_version=skill.current_version if skill else None,
+        user=context.user,
+        team=context.team,
+        tenant=context.tenant,
+        channel=context.channel,
+        message=message,
+        extra=dict(context.extra),
+        status=RunStatus.REFUSED,
+        error=error.message,
+        finished_at=timezone.now(),
+    )
+    error.extra["run_id"] = str(run.id)
+    raise error
+
+
+def _available_skills_hint(context: AskerContext) -> str:
+    names = [skill.name for skill in skill_list_for_context(context=context)]
+    return f"Skills you can use: {', '.join(names)}." if names else "You cannot run any skill yet; ask an ops manager."
+
+
+def skill_run_start(
+    *, context: AskerContext, message: str, skill_name: str | None = None, conversation: Conversation | None = None
+) -> SkillRun:
+    """Check, route and record a run, and queue it for execution once the transaction commits."""
+    from skills.tasks import skill_run_execute_task  # tasks import services: import late
+
+    with transaction.atomic():
+        routed = False
+        if conversation is not None:
+            if conversation.user_id != context.user.pk:
+                raise SkillNotFoundError("No such conversation.")
+            version = conversation.skill_version
+            skill = version.skill
+        else:
+            if skill_name:
+                skill = skill_get_for_context(context=context, name=skill_name)
+                if skill is None:
+                    _refuse(context=context, message=message, skill=None, error=SkillNotFoundError(
+                        f"There is no skill named {skill_name!r} that you can run. {_available_skills_hint(context)}"
+                    ))  # fmt: skip
+            else:
+                skill = skill_route(skills=skill_list_for_context(context=context), message=message)
+                routed = True
+                if skill is None:
+                    _refuse(context=context, message=message, skill=None, error=NoSkillMatchedError(
+                        f"I could not tell which skill you mean. {_available_skills_hint(context)}"
+                    ))  # fmt: skip
+            version = skill.current_version
+        missing = [
+            key
+            for key in version.config.get("requires_context", [])
+            if key not in CORE_CONTEXT and key not in context.extra
+        ]
+        if missing:
+            _refuse(context=context, message=message, skill=skill, error=MissingContextError(
+                f"The skill {skill.name} needs {', '.join(missing)}, and none was given."
+            ))  # fmt: skip
+        run = SkillRun.objects.create(
+            skill=skill,
+            skill_version=version,
+            conversation=conversation,
+            user=context.user,
+            team=context.team,
+            tenant=context.tenant,
+            channel=context.channel,
+            message=message,
+            extra={key: str(value) for key, value in context.extra.items()},
+            routed=routed,
+        )
+        transaction.on_commit(lambda: skill_run_execute_task.delay(str(run.id)))
+    return run
+
+
+def conversation_start(*, context: AskerContext, skill: Skill, title: str = "") -> Conversation:
+    return Conversation.objects.create(
+        user=context.user, skill_version=skill.current_version, channel=context.channel, title=title[:200]
+    )
+
+
+@transaction.atomic
+def skill_run_decide(*, user: User, run: SkillRun, approve: bool, note: str = "") -> SkillRun:
+    """The asker confirms or rejects the tool calls a run is waiting on; execution resumes after commit."""
+    from skills.tasks import skill_run_execute_task
+
+    run = SkillRun.objects.select_for_update().get(pk=run.pk)
+    if run.user_id != user.pk:
+        raise SkillNotFoundError("No such run.")
+    if run.status != RunStatus.AWAITING_CONFIRMATION:
+        raise RunStateError(f"This run is {run.get_status_display().lower()}, not waiting for a confirmation.")
+    decisions = {call["tool_call_id"]: approve for call in run.pending_tool_calls}
+    run.status = RunStatus.PENDING
+    run.save(update_fields=["status"])
+    skill_run_event_record(run=run, type="run.confirmed", data={"approved": approve, "by": user.username, "note": note})
+    transaction.on_commit(lambda: skill_run_execute_task.delay(str(run.id), decisions=decisions, note=note))
+    return run
+
+
+def skill_run_event_record(*, run: SkillRun, type: str, data: dict, seq: int | None = None) -> SkillRunEvent:
+    """Store an event, then broadcast it. Sequence numbers let a client spot a gap and re-sync."""
+    if seq is None:
+        seq = (run.events.aggregate(n=Max("seq"))["n"] or 0) + 1
+    event = SkillRunEvent.objects.create(run=run, seq=seq, type=type, data=data)
+    broadcast(
+        group=run_group(run.id),
+        event_type=type,
+        payload={"run_id": str(run.id), "seq": seq, "data": data},
+    )
+    return event
