@@ -2,8 +2,9 @@
 
 from django.urls import path
 
-from bridges.consumers import PortalEventsConsumer
+from bridges.consumers import PortalEventsConsumer, RunEventsConsumer
 
 websocket_urlpatterns = [
     path("ws/events/", PortalEventsConsumer.as_asgi()),
+    path("ws/runs/<uuid:run_id>/", RunEventsConsumer.as_asgi()),
 ]

@@ -78,6 +78,11 @@ class ResolvedModel:
 
 def _model_build(name: str) -> Model | None:
     """A pydantic-ai model for `provider:model`, or None when its provider has no key configured."""
+    if name == "test":
+        # pydantic-ai's own instant test model: benchmarks measure Aspora's overhead with it.
+        from pydantic_ai.models.test import TestModel
+
+        return TestModel(call_tools=[], custom_output_text="ok")
     provider, _, model_name = name.partition(":")
     key = os.environ.get(PROVIDER_KEYS.get(provider, ""), "")
     if provider == "openai":
@@ -283,15 +288,18 @@ class _Recorder:
         elif isinstance(event, FunctionToolResultEvent):
             part = event.part
             started = self.tool_started.pop(part.tool_call_id, time.monotonic())
-            refused = isinstance(part, RetryPromptPart)
-            self.tools_ran += 0 if refused else 1
-            content = part.model_response() if refused else part.content
+            if isinstance(part, RetryPromptPart):
+                outcome, content = "retried", part.model_response()
+            else:
+                outcome, content = part.outcome, part.content
+            self.tools_ran += outcome == "success"
             self.emit(
                 "run.tool_result",
                 {
                     "tool_call_id": part.tool_call_id,
                     "name": part.tool_name or self.tool_names.get(part.tool_call_id, ""),
-                    "ok": not refused and not (isinstance(content, dict) and "error" in content),
+                    "outcome": outcome,
+                    "ok": outcome == "success" and not (isinstance(content, dict) and "error" in content),
                     "result": _preview(content),
                     "duration_ms": int((time.monotonic() - started) * 1000),
                 },

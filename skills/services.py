@@ -143,7 +143,14 @@ def domain_grants_apply(*, domain: Domain) -> int:
 # --- runs -----------------------------------------------------------------------------------
 
 
-def _refuse(*, context: AskerContext, message: str, skill: Skill | None, error: ApplicationError) -> None:
+class _Refusal(Exception):
+    def __init__(self, error: ApplicationError, skill: Skill | None = None):
+        self.error, self.skill = error, skill
+
+
+def _refusal_record(*, context: AskerContext, message: str, refusal: _Refusal) -> None:
+    """A refused request is a run too: it is recorded, committed, and its id handed back with the error."""
+    skill = refusal.skill
     run = SkillRun.objects.create(
         skill=skill,
         skill_version=skill.current_version if skill else None,
@@ -152,13 +159,12 @@ def _refuse(*, context: AskerContext, message: str, skill: Skill | None, error: 
         tenant=context.tenant,
         channel=context.channel,
         message=message,
-        extra=dict(context.extra),
+        extra={key: str(value) for key, value in context.extra.items()},
         status=RunStatus.REFUSED,
-        error=error.message,
+        error=refusal.error.message,
         finished_at=timezone.now(),
     )
-    error.extra["run_id"] = str(run.id)
-    raise error
+    refusal.error.extra["run_id"] = str(run.id)
 
 
 def _available_skills_hint(context: AskerContext) -> str:
@@ -166,43 +172,57 @@ def _available_skills_hint(context: AskerContext) -> str:
     return f"Skills you can use: {', '.join(names)}." if names else "You cannot run any skill yet; ask an ops manager."
 
 
+def _run_target(
+    *, context: AskerContext, message: str, skill_name: str | None, conversation: Conversation | None
+) -> tuple[Skill, SkillVersion, bool]:
+    """Which skill version runs, and whether it was routed; raises `_Refusal` when none may."""
+    if conversation is not None:
+        if conversation.user_id != context.user.pk:
+            raise _Refusal(SkillNotFoundError("No such conversation."))
+        version = conversation.skill_version
+        skill, routed = version.skill, False
+    elif skill_name:
+        skill, routed = skill_get_for_context(context=context, name=skill_name), False
+        if skill is None:
+            raise _Refusal(
+                SkillNotFoundError(
+                    f"There is no skill named {skill_name!r} that you can run. {_available_skills_hint(context)}"
+                )
+            )
+        version = skill.current_version
+    else:
+        skill, routed = skill_route(skills=skill_list_for_context(context=context), message=message), True
+        if skill is None:
+            raise _Refusal(
+                NoSkillMatchedError(f"I could not tell which skill you mean. {_available_skills_hint(context)}")
+            )
+        version = skill.current_version
+    required = version.config.get("requires_context", [])
+    missing = [key for key in required if key not in CORE_CONTEXT and key not in context.extra]
+    if missing:
+        error = MissingContextError(f"The skill {skill.name} needs {', '.join(missing)}, and none was given.")
+        raise _Refusal(error, skill)
+    return skill, version, routed
+
+
 def skill_run_start(
     *, context: AskerContext, message: str, skill_name: str | None = None, conversation: Conversation | None = None
 ) -> SkillRun:
-    """Check, route and record a run, and queue it for execution once the transaction commits."""
+    """Check, route and record a run, and queue it for execution once the transaction commits.
+
+    Refusals (no such skill, not permitted, nothing matched, missing context) are recorded as
+    `refused` runs and raised as `ApplicationError`s whose `extra["run_id"]` names the record.
+    """
     from skills.tasks import skill_run_execute_task  # tasks import services: import late
 
+    try:
+        skill, version, routed = _run_target(
+            context=context, message=message, skill_name=skill_name, conversation=conversation
+        )
+    except _Refusal as refusal:
+        _refusal_record(context=context, message=message, refusal=refusal)
+        raise refusal.error from None
     with transaction.atomic():
-        routed = False
-        if conversation is not None:
-            if conversation.user_id != context.user.pk:
-                raise SkillNotFoundError("No such conversation.")
-            version = conversation.skill_version
-            skill = version.skill
-        else:
-            if skill_name:
-                skill = skill_get_for_context(context=context, name=skill_name)
-                if skill is None:
-                    _refuse(context=context, message=message, skill=None, error=SkillNotFoundError(
-                        f"There is no skill named {skill_name!r} that you can run. {_available_skills_hint(context)}"
-                    ))  # fmt: skip
-            else:
-                skill = skill_route(skills=skill_list_for_context(context=context), message=message)
-                routed = True
-                if skill is None:
-                    _refuse(context=context, message=message, skill=None, error=NoSkillMatchedError(
-                        f"I could not tell which skill you mean. {_available_skills_hint(context)}"
-                    ))  # fmt: skip
-            version = skill.current_version
-        missing = [
-            key
-            for key in version.config.get("requires_context", [])
-            if key not in CORE_CONTEXT and key not in context.extra
-        ]
-        if missing:
-            _refuse(context=context, message=message, skill=skill, error=MissingContextError(
-                f"The skill {skill.name} needs {', '.join(missing)}, and none was given."
-            ))  # fmt: skip
         run = SkillRun.objects.create(
             skill=skill,
             skill_version=version,
@@ -234,7 +254,7 @@ def skill_run_decide(*, user: User, run: SkillRun, approve: bool, note: str = ""
     if run.user_id != user.pk:
         raise SkillNotFoundError("No such run.")
     if run.status != RunStatus.AWAITING_CONFIRMATION:
-        raise RunStateError(f"This run is {run.get_status_display().lower()}, not waiting for a confirmation.")
+        raise RunStateError(f"This run is not waiting for a confirmation (it is {run.get_status_display().lower()}).")
     decisions = {call["tool_call_id"]: approve for call in run.pending_tool_calls}
     run.status = RunStatus.PENDING
     run.save(update_fields=["status"])

@@ -14,6 +14,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.usefixtures("_require_production_mode"))
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Seeding the demo hashes nine passwords per test; production strength is not under test here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def _require_production_mode():
     if not settings.PRODUCTION:
