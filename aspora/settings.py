@@ -210,6 +210,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # One line per model request adds nothing to a run's own record.
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
         # In-process (eager) task logs would interleave with answers on the embedded default.
         "celery.app.trace": {"level": "INFO" if PRODUCTION else "WARNING"},
     },

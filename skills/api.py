@@ -1,6 +1,6 @@
 from uuid import UUID
 
-from ninja import Router
+from ninja import Router, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from skills.models import Conversation, SkillRun
@@ -79,7 +79,7 @@ def runs_create(request, payload: RunCreateIn):
         if conversation is None:
             raise SkillNotFoundError("No such conversation.")
     run = skill_run_start(context=context, message=payload.message, skill_name=payload.skill, conversation=conversation)
-    return 202, _run_out(run)
+    return Status(202, _run_out(run))
 
 
 @router.get("/runs", response={200: list[RunOut], **ERRORS}, operation_id="runs_list", summary="My runs, newest first")
@@ -108,4 +108,4 @@ def runs_get(request, run_id: UUID, after: int = 0):
 )
 def runs_decide(request, run_id: UUID, payload: RunDecisionIn):
     run = skill_run_decide(user=request.user, run=_get_run(request, run_id), approve=payload.approve, note=payload.note)
-    return 202, _run_out(run)
+    return Status(202, _run_out(run))

@@ -131,15 +131,17 @@ def _pack_of(changed: Path, root: Path) -> Path | None:
 
 def packs_watch(*, root: Path | None = None, stop_event: threading.Event | None = None, on_report=None) -> None:
     """Import each pack as its files change, until `stop_event` is set. Blocks."""
-    from django.db import close_old_connections
+    from django.db import connections
     from watchfiles import watch
 
     root = root or domains_root()
     for changes in watch(root, stop_event=stop_event, debounce=50, step=20, rust_timeout=200):
         packs = {_pack_of(Path(path), root) for _, path in changes}
         for pack in sorted(p for p in packs if p is not None and (p / CONFIG_FILE).exists()):
-            close_old_connections()
-            report = pack_sync(path=pack)
+            try:
+                report = pack_sync(path=pack)
+            finally:
+                connections.close_all()  # this thread may sleep for hours: hold no connection
             logger.info(
                 "reloaded pack %s: created=%s updated=%s problems=%d",
                 pack.name,
@@ -151,7 +153,20 @@ def packs_watch(*, root: Path | None = None, stop_event: threading.Event | None 
                 on_report(report)
 
 
+def packs_sync_then_watch(*, root: Path | None = None) -> None:
+    """Import every pack at start-up (a broken one is reported, the rest load), then follow edits."""
+    from django.db import connections
+
+    try:
+        packs_sync(pack_paths(root))
+    finally:
+        connections.close_all()
+    packs_watch(root=root)
+
+
 def packs_watch_in_background(*, root: Path | None = None) -> threading.Thread:
-    thread = threading.Thread(target=packs_watch, kwargs={"root": root}, name="aspora-pack-watcher", daemon=True)
+    thread = threading.Thread(
+        target=packs_sync_then_watch, kwargs={"root": root}, name="aspora-pack-watcher", daemon=True
+    )
     thread.start()
     return thread

@@ -223,6 +223,10 @@ def skill_run_start(
         _refusal_record(context=context, message=message, refusal=refusal)
         raise refusal.error from None
     with transaction.atomic():
+        # Every run opens a conversation (or continues one), which pins the skill version.
+        conversation = conversation or Conversation.objects.create(
+            user=context.user, skill_version=version, channel=context.channel, title=message[:200]
+        )
         run = SkillRun.objects.create(
             skill=skill,
             skill_version=version,
@@ -237,12 +241,6 @@ def skill_run_start(
         )
         transaction.on_commit(lambda: skill_run_execute_task.delay(str(run.id)))
     return run
-
-
-def conversation_start(*, context: AskerContext, skill: Skill, title: str = "") -> Conversation:
-    return Conversation.objects.create(
-        user=context.user, skill_version=skill.current_version, channel=context.channel, title=title[:200]
-    )
 
 
 @transaction.atomic
