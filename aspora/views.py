@@ -5,7 +5,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from aspora.health import readiness_report
+from skills.selectors import skill_list_for_context
+from tenants.context import Channel
 from tenants.selectors import channel_identity_list_for_user, membership_list_for_user
+from tenants.services import NoTeamError, asker_context_build
 
 
 @require_GET
@@ -39,7 +42,13 @@ def dashboard(request):
 
 @login_required
 def console(request):
-    return render(request, "portal/console.html", {"section": "console"})
+    try:
+        context = asker_context_build(user=request.user, channel=Channel.WEB)
+    except NoTeamError:
+        skills = []
+    else:
+        skills = skill_list_for_context(context=context)
+    return render(request, "portal/console.html", {"section": "console", "skills": skills})
 
 
 @login_required
