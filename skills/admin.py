@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from guardian.admin import GuardedModelAdmin
+from guardian.shortcuts import get_objects_for_user
 
 from skills.models import Conversation, Domain, Skill, SkillRun, SkillRunEvent, SkillVersion
 from skills.services import SkillValidationError, skill_edit, skill_rollback
@@ -122,6 +123,35 @@ class SkillAdmin(GuardedModelAdmin):
     def has_add_permission(self, request):
         return False  # skills arrive from packs or the factory; the admin edits them
 
+    # Who may change a skill is decided per object: the model permission, or a guardian grant
+    # (`change_skill` on the skill, `change_domain` on its domain) to the person or their team.
+    def _changeable(self, request):
+        user = request.user
+        skills = Skill.objects.select_related("domain", "current_version")
+        if user.has_perm("skills.change_skill"):
+            return skills
+        by_skill = get_objects_for_user(user, "skills.change_skill", klass=Skill, accept_global_perms=False)
+        by_domain = get_objects_for_user(user, "skills.change_domain", klass=Domain, accept_global_perms=False)
+        return skills.filter(pk__in=by_skill.values("pk")) | skills.filter(domain__in=by_domain)
+
+    def get_queryset(self, request):
+        return self._changeable(request).distinct()
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff and self._changeable(request).exists()
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        if not (request.user.is_active and request.user.is_staff):
+            return False
+        changeable = self._changeable(request)
+        return changeable.filter(pk=obj.pk).exists() if obj is not None else changeable.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.has_perm("skills.delete_skill")
+
     @admin.display(description="Live version")
     def live_version(self, obj: Skill) -> str:
         version = obj.current_version
@@ -194,7 +224,7 @@ class SkillAdmin(GuardedModelAdmin):
 
     def diff_view(self, request, skill_id: int, version_id: int):
         skill = get_object_or_404(Skill, pk=skill_id)
-        if not self.has_view_or_change_permission(request, skill):
+        if not self.has_change_permission(request, skill):
             raise PermissionDenied
         old = get_object_or_404(SkillVersion, pk=version_id, skill=skill)
         live = skill.current_version

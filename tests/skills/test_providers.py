@@ -139,3 +139,37 @@ def test_a_follow_up_in_a_conversation_sends_the_earlier_turns_and_keeps_the_pin
     users = [m["content"] for m in server.requests[2]["messages"] if m["role"] == "user"]
     assert users == ["show my tickets", "only the breached ones"]
     assert "New rule." not in server.requests[2]["messages"][0]["content"]
+
+
+def test_a_configured_fallback_model_answers_when_the_first_one_fails(demo, openai_model, settings, monkeypatch):
+    settings.ASPORA_MODEL_RETRIES = 0
+    with (
+        OpenAIChatServer(lambda body: Reply(status=500)) as broken,
+        OpenAIChatServer(tickets_then_summary) as fallback,
+    ):
+        openai_model(broken)
+        settings.ASPORA_FALLBACK_MODEL = "openrouter:backup"
+        # Both servers speak OpenAI's protocol; the fallback's provider is pointed at the second one.
+        monkeypatch.setattr("skills.executor._model_build", _builder_with_fallback_at(fallback.base_url))
+        run = _run()
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.answer == "You have 4 open tickets; 2 are past SLA."
+    assert len(broken.requests) >= 1
+    assert len(fallback.requests) == 2
+
+
+def _builder_with_fallback_at(base_url: str):
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    from skills import executor
+
+    real = executor._model_build
+
+    def build(name: str):
+        if name == "openrouter:backup":
+            return OpenAIChatModel("gpt-4o-mini", provider=OpenAIProvider(base_url=base_url, api_key="sk-fallback"))
+        return real(name)
+
+    return build

@@ -210,3 +210,28 @@ def test_staff_without_change_permission_cannot_roll_back(client, db, packs):
     response = client.post(reverse("admin:skills_skill_rollback", args=[skill.pk, skill.current_version.pk]))
 
     assert response.status_code == 403
+
+
+def test_a_teams_change_grant_on_a_domain_lets_its_staff_edit_that_domains_skills_only(client, demo):
+    from skills.models import Domain
+    from tenants.models import User
+
+    olivia = User.objects.get(username="olivia")  # ops manager in ECM managers: granted change on ecm
+    skill = Skill.objects.get(name="my-tickets")
+    other = Domain.objects.create(name="fraud", description="")
+    outsider_skill = Skill.objects.create(domain=other, name="rule-performance")
+    client.force_login(olivia)
+
+    listed = client.get(reverse("admin:skills_skill_changelist")).content.decode()
+    edited = client.post(
+        reverse("admin:skills_skill_change", args=[skill.pk]),
+        _admin_form(skill, content=skill.current_version.content.replace("short table", "table")),
+    )
+    foreign = client.get(reverse("admin:skills_skill_change", args=[outsider_skill.pk]))
+
+    assert "my-tickets" in listed and "rule-performance" not in listed
+    assert edited.status_code == 302
+    assert _live("my-tickets").author == olivia
+    assert foreign.status_code == 302  # the admin treats an object you may not see as missing
+    client.force_login(User.objects.get(username="raj"))
+    assert client.get(reverse("admin:skills_skill_change", args=[skill.pk])).status_code == 302
