@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "factory",
     "bridges",
     "domains.ecm",
+    "domains.fincrime",
+    "domains.fraud",
 ]
 
 MIDDLEWARE = [
