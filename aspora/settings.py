@@ -9,6 +9,7 @@ Two modes, chosen by the environment alone (see docs/settings.md):
   DJANGO_SECRET_KEY / DJANGO_ALLOWED_HOSTS required.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -120,6 +121,9 @@ else:
             # IMMEDIATE transactions and WAL: a run's writer thread and its readers never
             # fail with "database is locked" on the embedded default.
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+            # A file, not shared-cache memory: tools run in their own threads, and shared-cache
+            # table locks fail at once instead of waiting. One per process: suites may run side by side.
+            "TEST": {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")},
         }
     }
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from aspora import views
 from aspora.api import api
@@ -17,6 +17,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("ecm/", include("domains.ecm.urls")),
+    path("fincrime/", include("domains.fincrime.urls")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
 ]

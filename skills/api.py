@@ -4,6 +4,7 @@ from ninja import Router, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from skills.models import Conversation, SkillRun
+from skills.packs import example_texts
 from skills.schemas import ProblemOut, RunCreateIn, RunDecisionIn, RunDetailOut, RunEventOut, RunOut, SkillOut
 from skills.selectors import skill_list_for_context, skill_run_get_for_user, skill_run_list_for_user
 from skills.services import SkillNotFoundError, skill_run_decide, skill_run_start
@@ -57,7 +58,7 @@ def skills_list(request, team: str | None = None):
             domain=skill.domain.name,
             description=skill.current_version.description,
             version=skill.current_version.number,
-            examples=skill.current_version.config.get("examples", []),
+            examples=example_texts(skill.current_version.config),
             tools=skill.current_version.tools,
             confirm=skill.current_version.config.get("confirm", []),
             requires_context=skill.current_version.config.get("requires_context", []),

@@ -66,6 +66,10 @@ def arguments_extract(tool: ToolDefinition, text: str) -> tuple[dict[str, Any], 
     used: list[str] = []
     free_text_fields = []
     for name, spec in properties.items():
+        # `X | None` arrives as anyOf [X, null]: judge by X.
+        options = [option for option in spec.get("anyOf", []) if option.get("type") != "null"]
+        if options:
+            spec = {**options[0], "description": spec.get("description", "")}
         kind = spec.get("type")
         hints = words(name.replace("_", " ")) | words(spec.get("description", ""))
         if "enum" in spec:
@@ -85,6 +89,12 @@ def arguments_extract(tool: ToolDefinition, text: str) -> tuple[dict[str, Any], 
         elif kind == "string":
             free_text_fields.append(name)
     for name in free_text_fields:
+        if "username" in name:
+            # A username is one word; the last one of the request ("… to priya") is the likeliest.
+            candidates = [w for w in re.findall(r"[A-Za-z][\w.-]*", text) if w.lower() not in {"to", "over", "for"}]
+            if candidates:
+                args[name] = candidates[-1].lower()
+            continue
         if name in required:
             value = _free_text(text, used)
             if value and value.lower() != text.strip().lower():
@@ -99,8 +109,19 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|")
 
 
+def _table(rows: list[dict]) -> str:
+    columns = list(dict.fromkeys(key for row in rows for key in row if not isinstance(row[key], (list, dict))))
+    lines = ["| " + " | ".join(c.replace("_", " ") for c in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _label(key: str) -> str:
+    return key.replace("_", " ")
+
+
 def result_render(content: Any) -> str:
-    """Tool output as markdown: a table for a list of records, bullets for one record."""
+    """Tool output as markdown: tables for lists of records, bullets for records, sections for both."""
     if isinstance(content, str):
         try:
             content = json.loads(content)
@@ -110,22 +131,24 @@ def result_render(content: Any) -> str:
         if not content:
             return "Nothing matched."
         if all(isinstance(row, dict) for row in content):
-            columns = list(content[0])
-            lines = ["| " + " | ".join(c.replace("_", " ") for c in columns) + " |", "|" + "---|" * len(columns)]
-            lines += ["| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |" for row in content]
-            return f"{len(content)} found:\n\n" + "\n".join(lines)
+            return f"{len(content)} found:\n\n" + _table(content)
         return "\n".join(f"- {_cell(item)}" for item in content)
     if isinstance(content, dict):
-        if set(content) == {"error"}:
+        if "error" in content:
             return str(content["error"])
-        lines = []
+        lines, sections = [], []
         for key, value in content.items():
-            if isinstance(value, dict):
-                lines.append(f"- **{key.replace('_', ' ')}**:")
-                lines += [f"  - {k.replace('_', ' ')}: {_cell(v)}" for k, v in value.items()]
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                sections.append(f"**{_label(key)}** ({len(value)}):\n\n" + _table(value))
+            elif isinstance(value, list):
+                items = "\n".join(f"  - {_cell(v)}" for v in value) or "  - none"
+                lines.append(f"- **{_label(key)}**:\n{items}")
+            elif isinstance(value, dict):
+                lines.append(f"- **{_label(key)}**:")
+                lines += [f"  - {_label(k)}: {_cell(v)}" for k, v in value.items()]
             else:
-                lines.append(f"- **{key.replace('_', ' ')}**: {_cell(value)}")
-        return "\n".join(lines)
+                lines.append(f"- **{_label(key)}**: {_cell(value)}")
+        return "\n\n".join(part for part in ["\n".join(lines), *sections] if part)
     return _cell(content)
 
 

@@ -61,6 +61,21 @@ class Limits(BaseModel):
     total_tokens_limit: int | None = Field(default=None, ge=1)
 
 
+class Example(BaseModel):
+    """A request the skill answers: routing for the offline model, help for people, an eval case.
+
+    `as` is the demo user the eval asks as; `tools` the tool calls it expects (in order); `facts`
+    strings the answer must contain.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    ask: str = Field(min_length=1, max_length=500)
+    as_user: str | None = Field(default=None, alias="as")
+    tools: list[str] | None = None
+    facts: list[str] = Field(default_factory=list)
+
+
 class SkillEntry(BaseModel):
     """Aspora's own settings for one skill; they stay out of SKILL.md so skills remain portable."""
 
@@ -76,7 +91,15 @@ class SkillEntry(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     timeout_seconds: int = Field(default=120, ge=1, le=3600)
     max_turns: int = Field(default=10, ge=1, le=100, description="turns a conversation keeps as context")
-    examples: list[str] = Field(default_factory=list)
+    examples: list[Example] = Field(default_factory=list)
+    eval_as: str | None = Field(default=None, description="demo user the examples are asked as by default")
+
+    @field_validator("examples", mode="before")
+    @classmethod
+    def _plain_examples(cls, value):
+        if isinstance(value, list):
+            return [{"ask": item} if isinstance(item, str) else item for item in value]
+        return value
 
     @field_validator("path")
     @classmethod
@@ -128,6 +151,10 @@ class PackReadResult:
     config: PackConfig | None = None
     skills: list[ParsedSkill] = field(default_factory=list)
     problems: list[PackProblem] = field(default_factory=list)
+
+
+def example_texts(config: dict[str, Any]) -> list[str]:
+    return [example["ask"] if isinstance(example, dict) else str(example) for example in config.get("examples", [])]
 
 
 def skill_sha256(*, content: str, config: dict[str, Any]) -> str:

@@ -17,7 +17,8 @@ class Channel:
     WHATSAPP = "whatsapp"
     TERMINAL = "terminal"
     API = "api"
-    ALL = (WEB, SLACK, WHATSAPP, TERMINAL, API)
+    EVAL = "eval"
+    ALL = (WEB, SLACK, WHATSAPP, TERMINAL, API, EVAL)
 
 
 @dataclass(frozen=True)

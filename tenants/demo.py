@@ -32,14 +32,17 @@ class DemoPerson:
     memberships: tuple[tuple[str, str], ...]  # (team slug, role); the first is primary
     staff: bool = False
     superuser: bool = False
+    timezone: str = "Asia/Dubai"
 
 
 PEOPLE = (
     DemoPerson("sarah", "Sarah Khan", (("ecm-field", Role.FIELD_AGENT),)),
-    DemoPerson("omar", "Omar Haddad", (("ecm-managers", Role.MANAGER), ("ecm-field", Role.MANAGER))),
-    DemoPerson("raj", "Raj Patel", (("fincrime", Role.ANALYST),)),
+    DemoPerson("amir", "Amir Saleh", (("ecm-field", Role.FIELD_AGENT),)),
+    DemoPerson("priya", "Priya Nair", (("ecm-field", Role.FIELD_AGENT),), timezone="Asia/Kolkata"),
+    DemoPerson("omar", "Omar Haddad", (("ecm-field", Role.MANAGER), ("ecm-managers", Role.MANAGER))),
+    DemoPerson("raj", "Raj Patel", (("fincrime", Role.ANALYST),), timezone="Asia/Kolkata"),
     DemoPerson("nina", "Nina Petrova", (("fincrime", Role.ANALYST),)),
-    DemoPerson("lena", "Lena Fischer", (("fraud-risk", Role.ANALYST),)),
+    DemoPerson("lena", "Lena Fischer", (("fraud-risk", Role.ANALYST),), timezone="Europe/Berlin"),
     DemoPerson("paula", "Paula Mendes", (("product", Role.PRODUCT_MANAGER),)),
     DemoPerson(
         "olivia",
@@ -49,7 +52,9 @@ PEOPLE = (
     ),
     DemoPerson("admin", "Aspora Admin", (("product", Role.ADMIN),), staff=True, superuser=True),
 )
-SECOND_TENANT_PERSON = DemoPerson("theo", "Theo Laurent", (("northwind-ops", Role.FIELD_AGENT),))
+SECOND_TENANT_PERSON = DemoPerson(
+    "theo", "Theo Laurent", (("northwind-ops", Role.FIELD_AGENT),), timezone="Europe/Paris"
+)
 
 OPS_MANAGER_GROUP = "Ops managers"
 OPS_MANAGER_PERMISSIONS = [
@@ -87,10 +92,13 @@ def _person_seed(
     user.email = f"{person.username}@{tenant.slug}.example"
     user.is_staff = person.staff
     user.is_superuser = person.superuser
+    user.timezone = person.timezone
     password = password_for(created)
     if password is not None:
         user.set_password(password)
     user.save()
+    primary_team = teams[person.memberships[0][0]]
+    Membership.objects.filter(user=user, is_primary=True).exclude(team=primary_team).update(is_primary=False)
     for index, (team_slug, role) in enumerate(person.memberships):
         Membership.objects.update_or_create(
             user=user, team=teams[team_slug], defaults={"role": role, "is_primary": index == 0}

@@ -21,6 +21,7 @@ class User(AbstractUser):
 
     tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
     display_name = models.CharField(max_length=120, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA zone answers show dates in.")
 
     def __str__(self) -> str:
         return self.display_name or self.get_full_name() or self.username

@@ -11,7 +11,16 @@ class TicketKind(models.TextChoices):
 class TicketStatus(models.TextChoices):
     OPEN = "open", "Open"
     ESCALATED = "escalated", "Escalated"
+    COMPLIANCE_HOLD = "compliance_hold", "With FinCrime"
     RESOLVED = "resolved", "Resolved"
+
+
+class Resolution(models.TextChoices):
+    PAID_OUT = "paid_out", "Paid out"
+    REFUNDED = "refunded", "Refunded"
+    DELIVERED = "delivered", "Delivered"
+    CANCELLED = "cancelled", "Cancelled by the customer"
+    DUPLICATE = "duplicate", "Duplicate ticket"
 
 
 class Priority(models.IntegerChoices):
@@ -38,6 +47,7 @@ class Ticket(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
     )
     escalation_level = models.PositiveSmallIntegerField(default=0)
+    resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

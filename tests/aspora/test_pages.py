@@ -51,10 +51,10 @@ def test_the_console_lists_the_skills_the_person_may_run(client, demo):
 
     client.force_login(User.objects.get(username="sarah"))
     sarah = client.get(reverse("console")).content.decode()
-    client.force_login(User.objects.get(username="raj"))
-    raj = client.get(reverse("console")).content.decode()
+    client.force_login(User.objects.get(username="theo"))
+    theo = client.get(reverse("console")).content.decode()
 
     assert "<code>/my-tickets</code>" in sarah
     assert "“show my tickets”" in sarah
     assert "Asks you to confirm before it changes anything." in sarah
-    assert "No skills for you yet" in raj
+    assert "No skills for you yet" in theo

@@ -2,6 +2,7 @@ import pytest
 
 from aspora.celery import app as celery_app
 from domains.ecm.demo import ecm_demo_seed
+from domains.fincrime.demo import fincrime_demo_seed
 from skills.models import Domain
 from skills.registry import packs_sync
 from skills.services import domain_grants_apply
@@ -29,7 +30,8 @@ def demo(transactional_db, eager_tasks, settings):
     assert [problem for report in reports for problem in report.problems] == []
     for domain in Domain.objects.all():
         domain_grants_apply(domain=domain)
-    ecm_demo_seed()
+    ecm_demo_seed(count=40)
+    fincrime_demo_seed(count=40)
 
 
 def context_for(username: str, channel: str = Channel.WEB, **extra):

@@ -29,8 +29,12 @@ def test_show_my_tickets_is_routed_runs_its_tool_and_answers_from_the_data(demo)
     assert (run.skill.name, run.routed, run.model, run.is_offline) == ("my-tickets", True, "aspora:offline", True)
     lines = run.answer.splitlines()
     assert lines[0] == "4 found:"
-    assert [line.split(" | ")[0].strip("| ") for line in lines[4:8]] == ["1042", "1044", "1043", "1045"]
-    assert "⚠ yes" in lines[4] and "⚠ yes" in lines[5] and "⚠ yes" not in lines[6]
+    assert lines[2] == "| ticket | title | corridor | amount | priority | status | sla due | sla |"
+    rows = [line.split(" | ") for line in lines[4:8]]
+    assert [row[0] for row in rows] == [f"| [#{n}](/ecm/tickets/{n}/)" for n in (1042, 1044, 1043, 1045)]
+    assert [row[-1] for row in rows][:2] == ["breached |", "breached |"]
+    assert rows[0][3] == "4,250.00 AED"
+    assert rows[0][6].endswith("+04")  # Sarah's zone, Asia/Dubai
     assert "Northwind" not in run.answer and "1046" not in run.answer
     assert run.answer.endswith(OFFLINE_LABEL)
     types = [t for _, t in _events(run)]
@@ -79,7 +83,8 @@ def test_an_escalation_waits_for_confirmation_then_escalates_and_notifies_the_ma
     assert ticket.history.last().detail == "Level 1 to Omar Haddad: customs has held it for a week"
     assert "**notified**: Omar Haddad" in run.answer
     notice = async_to_sync(layer.receive)(omar_inbox)
-    assert (notice["event"], notice["ticket"]) == ("notification.created", 1043)
+    assert (notice["event"], notice["link"]) == ("notification.created", "/ecm/tickets/1043/")
+    assert notice["title"] == "Ticket #1043 escalated by Sarah Khan"
     types = [t for _, t in _events(run)]
     assert types.count("run.tool_call") == 1
     assert types.index("run.confirmation_needed") < types.index("run.confirmed") < types.index("run.tool_result")

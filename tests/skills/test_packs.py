@@ -36,11 +36,19 @@ def _problems(result) -> list[str]:
     return [str(problem) for problem in result.problems]
 
 
+@pytest.mark.parametrize("domain", ["ecm", "fincrime"])
+def test_every_shipped_pack_is_valid(domain):
+    assert [str(p) for p in pack_read(ROOT / "domains" / domain).problems] == []
+
+
 def test_the_shipped_ecm_pack_is_valid():
     result = pack_read(ROOT / "domains" / "ecm")
 
     assert _problems(result) == []
-    assert [s.entry.name for s in result.skills] == ["my-tickets", "escalate-shipment"]
+    assert [s.entry.name for s in result.skills] == [
+        "my-tickets", "escalate-shipment", "ticket-detail", "add-note",
+        "reassign-ticket", "resolve-ticket", "team-queue", "hand-to-fincrime",
+    ]  # fmt: skip
     escalate = result.skills[1]
     assert escalate.entry.tools == ["escalate_ticket"]
     assert escalate.entry.confirm == ["escalate_ticket"]
@@ -76,7 +84,8 @@ def test_an_unknown_tool_is_refused_with_the_tools_the_domain_offers(tmp_path):
 
     assert _problems(result) == [
         f"{pack}/aspora.config.yaml:8: skills[0].tools[1]: unknown tool 'wire_money'; "
-        "the domain offers: escalate_ticket, list_my_tickets"
+        "the domain offers: add_ticket_note, escalate_ticket, hand_to_fincrime, list_my_tickets, "
+        "reassign_ticket, resolve_ticket, team_queue, ticket_detail"
     ]
     assert result.skills == []
 

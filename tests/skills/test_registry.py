@@ -40,11 +40,10 @@ def test_sync_imports_a_pack_once_and_versions_each_change(db, packs):
     _skill_file(packs).write_text(_skill_file(packs).read_text().replace("short table", "compact table"))
     edited = pack_sync(path=packs / "ecm")
 
-    assert (first.created, again.unchanged, edited.updated) == (
-        ["my-tickets", "escalate-shipment"],
-        ["my-tickets", "escalate-shipment"],
-        ["my-tickets"],
-    )
+    assert first.created[:2] == ["my-tickets", "escalate-shipment"]
+    assert len(first.created) == 8
+    assert (again.created, again.updated, again.unchanged) == ([], [], first.created)
+    assert (edited.updated, len(edited.unchanged)) == (["my-tickets"], 7)
     live = _live("my-tickets")
     assert live.number == 2
     assert "compact table" in live.instructions
@@ -55,17 +54,17 @@ def test_sync_imports_a_pack_once_and_versions_each_change(db, packs):
 def test_a_config_only_change_is_a_new_version_too(db, packs):
     pack_sync(path=packs / "ecm")
     config = packs / "ecm" / "aspora.config.yaml"
-    config.write_text(
-        config.read_text().replace(
-            "timeout_seconds: 60\n    examples:\n      - show my tickets",
-            "timeout_seconds: 30\n    examples:\n      - show my tickets",
-        )
-    )
+    text = config.read_text()
+    config.write_text(text.replace("limits: {request_limit: 6, tool_calls_limit: 4}", "limits: {request_limit: 3}"))
 
     report = pack_sync(path=packs / "ecm")
 
     assert report.updated == ["my-tickets"]
-    assert _live("my-tickets").config["timeout_seconds"] == 30
+    assert _live("my-tickets").config["limits"] == {
+        "request_limit": 3,
+        "tool_calls_limit": None,
+        "total_tokens_limit": None,
+    }
 
 
 def test_a_broken_edit_is_rejected_and_the_last_good_version_stays_live(db, packs):
@@ -76,7 +75,7 @@ def test_a_broken_edit_is_rejected_and_the_last_good_version_stays_live(db, pack
 
     assert [f"{p.line}:{p.field}" for p in report.problems] == ["2:name"]
     assert report.problems[0].file.endswith("my-tickets/SKILL.md")
-    assert report.unchanged == ["escalate-shipment"]
+    assert "escalate-shipment" in report.unchanged and "my-tickets" not in report.unchanged
     assert _live("my-tickets").number == 1
 
 
@@ -95,7 +94,9 @@ def test_sync_domains_exits_non_zero_naming_each_problem_and_still_loads_the_goo
 
     err = capsys.readouterr().err
     assert f"{packs}/broken/aspora.config.yaml:3: domain.scope: Input should be 'user', 'team' or 'tenant'" in err
-    assert set(Skill.objects.values_list("name", flat=True)) == {"my-tickets", "escalate-shipment", "note-taker"}
+    assert Skill.objects.filter(domain__name="notes").get().name == "note-taker"
+    assert Skill.objects.filter(domain__name="ecm").count() == 8
+    assert not Skill.objects.filter(domain__name="broken").exists()
 
 
 def test_export_writes_packs_that_read_back_identically(db, packs, tmp_path):
@@ -113,18 +114,26 @@ def test_export_writes_packs_that_read_back_identically(db, packs, tmp_path):
 
 def test_the_watcher_imports_an_edit_without_a_restart(transactional_db, packs):
     packs_sync([packs / "ecm"])
-    stop = threading.Event()
-    watcher = threading.Thread(target=packs_watch, kwargs={"root": packs, "stop_event": stop}, daemon=True)
+    stop, imported = threading.Event(), threading.Event()
+    reports = []
+
+    def on_report(report):
+        reports.append(report)
+        if report.updated:
+            imported.set()
+
+    watcher = threading.Thread(
+        target=packs_watch, kwargs={"root": packs, "stop_event": stop, "on_report": on_report}, daemon=True
+    )
     watcher.start()
     time.sleep(0.5)  # let the watcher arm before the edit
 
-    saved = time.monotonic()
     _skill_file(packs).write_text(_skill_file(packs).read_text() + "\nAlways be brief.\n")
-    while _live("my-tickets").number == 1 and time.monotonic() - saved < 10:
-        time.sleep(0.02)
+    imported.wait(timeout=10)
     stop.set()
     watcher.join(timeout=5)
 
+    assert [r.updated for r in reports if r.updated] == [["my-tickets"]]
     assert _live("my-tickets").number == 2
     assert _live("my-tickets").instructions.endswith("Always be brief.")  # how fast: bench/hot_reload.py
 
@@ -218,8 +227,8 @@ def test_a_teams_change_grant_on_a_domain_lets_its_staff_edit_that_domains_skill
 
     olivia = User.objects.get(username="olivia")  # ops manager in ECM managers: granted change on ecm
     skill = Skill.objects.get(name="my-tickets")
-    other = Domain.objects.create(name="fraud", description="")
-    outsider_skill = Skill.objects.create(domain=other, name="rule-performance")
+    other = Domain.objects.create(name="payments", description="")
+    outsider_skill = Skill.objects.create(domain=other, name="payout-report")
     client.force_login(olivia)
 
     listed = client.get(reverse("admin:skills_skill_changelist")).content.decode()
@@ -229,7 +238,7 @@ def test_a_teams_change_grant_on_a_domain_lets_its_staff_edit_that_domains_skill
     )
     foreign = client.get(reverse("admin:skills_skill_change", args=[outsider_skill.pk]))
 
-    assert "my-tickets" in listed and "rule-performance" not in listed
+    assert "my-tickets" in listed and "payout-report" not in listed
     assert edited.status_code == 302
     assert _live("my-tickets").author == olivia
     assert foreign.status_code == 302  # the admin treats an object you may not see as missing

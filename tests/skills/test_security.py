@@ -1,6 +1,7 @@
 """Attacker's side: with the model fully against us, authorization is decided in code (OWASP LLM06)."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -146,7 +147,9 @@ def test_prompt_injection_cannot_widen_what_the_tools_see(demo, foreign_tickets)
     assert run.status == RunStatus.SUCCEEDED
     for foreign in ("2001", "3001", "1046", "FinCrime hold", "Northwind private"):
         assert foreign not in run.answer
-    assert run.answer.startswith("4 found:")
+    numbers = {int(n) for n in re.findall(r"\[#(\d+)\]", run.answer)}
+    assert numbers
+    assert numbers <= set(Ticket.objects.filter(assignee__username="sarah").values_list("number", flat=True))
 
 
 def test_a_person_without_the_run_permission_is_refused_as_not_found_and_it_is_recorded(demo):
@@ -155,9 +158,9 @@ def test_a_person_without_the_run_permission_is_refused_as_not_found_and_it_is_r
 
     run = SkillRun.objects.get(pk=refused.value.extra["run_id"])
     assert (run.status, run.user.username, run.skill) == (RunStatus.REFUSED, "raj", None)
-    assert (
-        refused.value.message
-        == "There is no skill named 'my-tickets' that you can run. You cannot run any skill yet; ask an ops manager."
+    assert refused.value.message == (
+        "There is no skill named 'my-tickets' that you can run. Skills you can use: approve-close, "
+        "close-false-positive, escalate-alert, investigate-alert, pending-sanctions-matches, show-alerts."
     )
 
 

@@ -21,9 +21,9 @@ def test_seed_demo_creates_the_demo_world_and_can_run_again(db, capsys, settings
         "Fraud risk",
         "Product",
     }
-    assert User.objects.count() == 9
+    assert User.objects.count() == 11
     assert Membership.objects.get(user__username="sarah").role == "field_agent"
-    assert Membership.objects.get(user__username="omar", is_primary=True).team.name == "ECM managers"
+    assert Membership.objects.get(user__username="omar", is_primary=True).team.name == "ECM field"
     assert User.objects.get(username="theo").tenant.slug == "northwind"
     assert authenticate(username="sarah", password="aspora-demo") is not None
     assert "sarah   aspora-demo" in first

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from domains.ecm.demo import ecm_demo_seed
+from domains.fincrime.demo import fincrime_demo_seed
 from skills.models import Domain
 from skills.registry import packs_sync
 from skills.services import domain_grants_apply
@@ -21,8 +22,12 @@ class Command(BaseCommand):
             action="store_true",
             help="Seed even with DEBUG off. New accounts then get random passwords, printed once.",
         )
+        parser.add_argument("--seed", type=int, default=7, help="random seed of the generated data (default 7)")
+        parser.add_argument(
+            "--large", action="store_true", help="also generate 1,000,000 Fraud Guardian transactions (slow)"
+        )
 
-    def handle(self, *args, force: bool, **options):
+    def handle(self, *args, force: bool, seed: int, large: bool, **options):
         if not settings.DEBUG and not force:
             raise CommandError(
                 "Refusing to seed demo accounts with DEBUG off (production settings). "
@@ -45,7 +50,9 @@ class Command(BaseCommand):
         for domain in Domain.objects.all():
             domain_grants_apply(domain=domain)
         log("ECM tickets")
-        ecm_demo_seed()
+        ecm_demo_seed(seed=seed)
+        log("FinCrime customers, transactions and alerts")
+        fincrime_demo_seed(seed=seed)
         self.stdout.write(self.style.SUCCESS(f"Done: {len(logins)} demo people ready.\n"))
         self.stdout.write("Log in at http://127.0.0.1:8000/ (PORT overrides the port) as any of:")
         width = max(len(login.username) for login in logins)

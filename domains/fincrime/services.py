@@ -1,0 +1,155 @@
+"""FinCrime writes: investigations, dispositions with four eyes, escalation to a case, ECM hand-offs.
+
+Four eyes: closing an alert as a false positive is a request; a second analyst of the team, never
+the requester, approves it. Every step leaves a case note; notifications go out after commit.
+"""
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from aspora.errors import ApplicationError
+from domains.fincrime.models import (
+    OPEN_ALERT_STATUSES,
+    Alert,
+    AlertStatus,
+    AlertType,
+    Case,
+    CaseNote,
+    Customer,
+    DispositionRequest,
+    RiskRating,
+)
+from domains.formatting import money
+from tenants.context import AskerContext
+from tenants.models import Membership, Role, Team
+from tenants.notifications import person_notify
+
+FINCRIME_TEAM_SLUG = "fincrime"
+
+
+class AlertStateError(ApplicationError):
+    status_code = 409
+
+
+class FourEyesError(ApplicationError):
+    status_code = 403
+
+
+def alert_link(alert: Alert) -> str:
+    return f"/fincrime/alerts/{alert.number}/"
+
+
+def _note(alert: Alert, context: AskerContext, text: str) -> None:
+    CaseNote.objects.create(alert=alert, author=context.user, text=text)
+
+
+def _open_only(alert: Alert) -> None:
+    if alert.status not in OPEN_ALERT_STATUSES:
+        raise AlertStateError(f"Alert {alert.number} is {alert.get_status_display().lower()}; it is no longer open.")
+
+
+@transaction.atomic
+def alert_open_from_ticket(*, context: AskerContext, ticket, reason: str) -> Alert:
+    """Open an alert in the tenant's FinCrime queue for an ECM ticket on compliance hold."""
+    team = Team.objects.get(tenant=context.tenant, slug=FINCRIME_TEAM_SLUG)
+    customer, _ = Customer.objects.get_or_create(
+        tenant=context.tenant,
+        reference=f"ECM-{ticket.number}",
+        defaults={"name": ticket.customer, "country": ticket.corridor[:2], "onboarded_at": ticket.created_at.date()},
+    )
+    number = (Alert.objects.filter(tenant=context.tenant).aggregate(n=Max("number"))["n"] or 5000) + 1
+    amount = money(ticket.amount, ticket.currency)
+    alert = Alert.objects.create(
+        tenant=context.tenant,
+        team=team,
+        number=number,
+        type=AlertType.CUSTOMER_RISK,
+        customer=customer,
+        score=70,
+        summary=f"Compliance hold on ECM ticket #{ticket.number}: {ticket.corridor}, {amount}",
+        source_ticket=ticket,
+        created_at=timezone.now(),
+    )
+    _note(alert, context, f"Handed over from ECM ticket #{ticket.number} by {context.user}: {reason}")
+    for membership in Membership.objects.select_related("user").filter(team=team, role=Role.ANALYST):
+        person_notify(
+            user=membership.user, title=f"New alert {alert.number} from ECM", text=reason, link=alert_link(alert)
+        )
+    return alert
+
+
+@transaction.atomic
+def alert_review_start(*, context: AskerContext, alert: Alert) -> Alert:
+    """An analyst opening an investigation picks the alert up."""
+    if alert.status == AlertStatus.NEW:
+        Alert.objects.filter(pk=alert.pk).update(
+            status=AlertStatus.IN_REVIEW, assignee=context.user, updated_at=timezone.now()
+        )
+        alert.status, alert.assignee = AlertStatus.IN_REVIEW, context.user
+        _note(alert, context, "Investigation started.")
+    return alert
+
+
+@transaction.atomic
+def disposition_request_close(*, context: AskerContext, alert: Alert, reason: str) -> DispositionRequest:
+    _open_only(alert)
+    if alert.disposition_requests.filter(decision=DispositionRequest.Decision.PENDING).exists():
+        raise AlertStateError(f"Alert {alert.number} already waits for a second analyst's approval.")
+    request = DispositionRequest.objects.create(alert=alert, reason=reason, requested_by=context.user)
+    Alert.objects.filter(pk=alert.pk).update(status=AlertStatus.PENDING_APPROVAL, updated_at=timezone.now())
+    _note(alert, context, f"Close as false positive requested: {reason}")
+    approvers = (
+        Membership.objects.select_related("user").filter(team=alert.team, role=Role.ANALYST).exclude(user=context.user)
+    )
+    for membership in approvers:
+        person_notify(
+            user=membership.user,
+            title=f"Approve closing alert {alert.number}?",
+            text=f"{context.user} asks to close it as a false positive: {reason}",
+            link=alert_link(alert),
+        )
+    request.approvers = [m.user for m in approvers]
+    return request
+
+
+@transaction.atomic
+def disposition_decide(*, context: AskerContext, alert: Alert, approve: bool, comment: str = "") -> DispositionRequest:
+    request = (
+        alert.disposition_requests.select_for_update().filter(decision=DispositionRequest.Decision.PENDING).first()
+    )
+    if request is None:
+        raise AlertStateError(f"Alert {alert.number} has no close request waiting for approval.")
+    if request.requested_by_id == context.user.pk:
+        raise FourEyesError(f"You asked to close alert {alert.number}; a second analyst must approve it.")
+    request.decision = DispositionRequest.Decision.APPROVED if approve else DispositionRequest.Decision.REJECTED
+    request.decided_by, request.decided_at = context.user, timezone.now()
+    request.save(update_fields=["decision", "decided_by", "decided_at"])
+    status = AlertStatus.CLOSED if approve else AlertStatus.IN_REVIEW
+    Alert.objects.filter(pk=alert.pk).update(status=status, updated_at=timezone.now())
+    alert.status = status
+    verdict = "approved: closed as false positive" if approve else "rejected: back in review"
+    _note(alert, context, f"Close request {verdict}. {comment}".strip())
+    person_notify(
+        user=request.requested_by, title=f"Alert {alert.number}: close request {request.decision}",
+        text=f"{context.user}: {comment or verdict}", link=alert_link(alert),
+    )  # fmt: skip
+    return request
+
+
+@transaction.atomic
+def alert_escalate_to_case(*, context: AskerContext, alert: Alert, reason: str) -> Case:
+    _open_only(alert)
+    case = Case.objects.create(alert=alert, reason=reason, opened_by=context.user)
+    Alert.objects.filter(pk=alert.pk).update(status=AlertStatus.ESCALATED, updated_at=timezone.now())
+    Customer.objects.filter(pk=alert.customer_id).update(risk_rating=RiskRating.HIGH)
+    alert.status = AlertStatus.ESCALATED
+    _note(alert, context, f"Escalated to a case: {reason}")
+    if alert.source_ticket_id:
+        from domains.ecm.models import TicketEvent
+
+        TicketEvent.objects.create(
+            ticket_id=alert.source_ticket_id, actor=context.user, action="FinCrime case opened",
+            detail=f"Alert {alert.number} escalated to a case by {context.user}: {reason}",
+        )  # fmt: skip
+    return case
