@@ -11,6 +11,7 @@ Two modes, chosen by the environment alone (see docs/settings.md):
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import environ
@@ -123,7 +124,7 @@ else:
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
             # A file, not shared-cache memory: tools run in their own threads, and shared-cache
             # table locks fail at once instead of waiting. One per process: suites may run side by side.
-            "TEST": {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")},
+            "TEST": {"NAME": str(Path(tempfile.gettempdir()) / f"aspora-test-{os.getpid()}.sqlite3")},
         }
     }
 
