@@ -1,22 +1,33 @@
 """Websocket consumers of the portal.
 
-- `PortalEventsConsumer`: a signed-in person's own stream (`user.<id>`): notifications.
-- `RunEventsConsumer`: one run's events (`run.<id>`), only for the person who asked. It joins the
-  group first, then replays the stored events after `?after=<seq>`, then follows live; because the
-  channel layer delivers at most once, a live event whose `seq` skips ahead triggers a re-sync from
-  the stored events, and an already-seen `seq` is dropped.
+- `PortalEventsConsumer` (`ws/events/`): a signed-in person's own stream (`user.<id>`).
+- `RunEventsConsumer` (`ws/runs/<id>/?after=<seq>`): one run's events, only for its asker.
+- `ConsoleConsumer` (`ws/console/`): the chat console. The client asks (`ask`), follows runs
+  (`follow` with the last `seq` it saw, after a reconnect) and decides confirmations (`decide`).
 
-Anonymous sockets are closed with 4401 before joining anything, someone else's run with 4404 (as
-if it did not exist); the origin is checked by the ASGI router.
+Following a run means: join its group first, then replay the stored events after the last seen
+`seq`, then pass live ones on. The channel layer delivers at most once, so a live event whose
+`seq` skips ahead triggers a re-read of the stored events, and an already-seen `seq` is dropped.
+A run is started in a background task so this consumer keeps delivering its events while it runs
+(on the embedded default the run executes in-process). Anonymous sockets are closed with 4401;
+someone else's run is refused exactly like a missing one.
 """
 
+import asyncio
+import uuid
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from aspora.errors import ApplicationError
 from aspora.realtime import group_name, user_group
+from aspora.text import markdown_to_safe_html
+from skills.models import Conversation
 from skills.selectors import skill_run_events_after, skill_run_get_for_user
+from skills.services import skill_run_decide, skill_run_start
+from tenants.context import Channel
+from tenants.services import asker_context_build
 
 UNAUTHENTICATED = 4401
 NOT_FOUND = 4404
@@ -25,6 +36,69 @@ NOT_FOUND = 4404
 def _authenticated(scope) -> bool:
     user = scope.get("user")
     return user is not None and user.is_authenticated
+
+
+@database_sync_to_async
+def _run_for(user, run_id):
+    try:
+        return skill_run_get_for_user(user=user, run_id=uuid.UUID(str(run_id)))
+    except ValueError:
+        return None
+
+
+def _event_out(run_id, seq: int, type: str, data: dict) -> dict:
+    if type == "run.final":
+        data = {**data, "answer_html": markdown_to_safe_html(data.get("answer", ""))}
+    return {"event": type, "run_id": str(run_id), "seq": seq, "data": data}
+
+
+@database_sync_to_async
+def _stored_after(run, seq: int) -> list[dict]:
+    return [_event_out(run.id, e.seq, e.type, e.data) for e in skill_run_events_after(run=run, seq=seq)]
+
+
+class RunFollowerMixin:
+    """Follows any number of runs on one socket, in order and without gaps."""
+
+    def _followed(self) -> dict:
+        if not hasattr(self, "_last_seq"):
+            self._last_seq: dict[str, int] = {}
+            self._runs: dict[str, object] = {}
+        return self._last_seq
+
+    async def follow_run(self, run, after: int = 0) -> None:
+        key = str(run.id)
+        self._followed()[key] = after
+        self._runs[key] = run
+        await self.channel_layer.group_add(group_name("run", run.id), self.channel_name)
+        await self._resync(key)
+
+    async def unfollow_all(self) -> None:
+        for key in list(self._followed()):
+            await self.channel_layer.group_discard(group_name("run", key), self.channel_name)
+
+    async def _resync(self, key: str) -> None:
+        run = self._runs.get(key) or await _run_for(self.scope["user"], key)
+        if run is None:
+            return
+        self._runs[key] = run
+        for event in await _stored_after(run, self._last_seq[key]):
+            await self.send_json(event)
+            self._last_seq[key] = event["seq"]
+
+    async def _forward(self, message):
+        key, seq = message["run_id"], message["seq"]
+        last = self._followed().get(key)
+        if last is None or seq <= last:
+            return
+        if seq > last + 1:
+            await self._resync(key)
+            return
+        await self.send_json(_event_out(key, seq, message["event"], message["data"]))
+        self._last_seq[key] = seq
+
+    run_started = run_delta = run_tool_call = run_tool_result = _forward
+    run_confirmation_needed = run_confirmed = run_final = run_error = _forward
 
 
 class PortalEventsConsumer(AsyncJsonWebsocketConsumer):
@@ -55,58 +129,115 @@ class PortalEventsConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({key: value for key, value in message.items() if key != "type"})
 
 
-@database_sync_to_async
-def _run_for(user, run_id):
-    return skill_run_get_for_user(user=user, run_id=run_id)
-
-
-@database_sync_to_async
-def _stored_after(run, seq: int) -> list[dict]:
-    return [
-        {"event": e.type, "run_id": str(run.id), "seq": e.seq, "data": e.data}
-        for e in skill_run_events_after(run=run, seq=seq)
-    ]
-
-
-class RunEventsConsumer(AsyncJsonWebsocketConsumer):
+class RunEventsConsumer(RunFollowerMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
         if not _authenticated(self.scope):
             await self.close(code=UNAUTHENTICATED)
             return
-        try:
-            self.run = await _run_for(self.scope["user"], self.scope["url_route"]["kwargs"]["run_id"])
-        except ValueError:
-            self.run = None
-        if self.run is None:
+        run = await _run_for(self.scope["user"], self.scope["url_route"]["kwargs"]["run_id"])
+        if run is None:
             await self.close(code=NOT_FOUND)
             return
         query = parse_qs(self.scope.get("query_string", b"").decode())
-        self.last_seq = int(query.get("after", ["0"])[0] or 0)
-        self.group = group_name("run", self.run.id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await self._resync()
+        await self.follow_run(run, after=int(query.get("after", ["0"])[0] or 0))
 
     async def disconnect(self, code):
-        if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.unfollow_all()
 
-    async def _resync(self):
-        for event in await _stored_after(self.run, self.last_seq):
-            await self.send_json(event)
-            self.last_seq = event["seq"]
 
-    async def _forward(self, message):
-        seq = message["seq"]
-        if seq <= self.last_seq:
+@database_sync_to_async
+def _start_run(user, run_id, message: str, skill: str | None, conversation_id: str | None):
+    conversation = None
+    if conversation_id:
+        conversation = Conversation.objects.filter(pk=conversation_id, user=user).first()
+        if conversation is None:
+            raise ApplicationError("No such conversation.")
+    context = asker_context_build(user=user, channel=Channel.WEB)
+    return skill_run_start(
+        context=context, message=message, skill_name=skill or None, conversation=conversation, run_id=run_id
+    )
+
+
+@database_sync_to_async
+def _decide(user, run, approve: bool):
+    return skill_run_decide(user=user, run=run, approve=approve)
+
+
+class ConsoleConsumer(RunFollowerMixin, AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        if not _authenticated(self.scope):
+            await self.close(code=UNAUTHENTICATED)
             return
-        if seq > self.last_seq + 1:
-            await self._resync()
+        self.user_group = user_group(self.scope["user"].pk)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
+        await self.accept()
+        self._tasks: set[asyncio.Task] = set()
+
+    async def disconnect(self, code):
+        await self.unfollow_all()
+        if getattr(self, "user_group", None):
+            await self.channel_layer.group_discard(self.user_group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        handler = {"ask": self._ask, "follow": self._follow, "decide": self._decide}.get(content.get("event"))
+        if handler is None:
+            await self.send_json({"event": "error", "message": f"Unknown event {content.get('event')!r}."})
             return
+        await handler(content)
+
+    async def _ask(self, content):
+        message = str(content.get("message", "")).strip()
+        if not message:
+            await self.send_json({"event": "error", "message": "Type a question first."})
+            return
+        run_id = uuid.uuid4()
+        # Listen first: on the embedded default the run executes while `_start` is running.
+        self._followed()[str(run_id)] = 0
+        await self.channel_layer.group_add(group_name("run", run_id), self.channel_name)
+        task = asyncio.create_task(self._start(run_id, message, content))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _start(self, run_id, message: str, content: dict):
+        user = self.scope["user"]
+        try:
+            run = await _start_run(user, run_id, message, content.get("skill"), content.get("conversation_id"))
+        except ApplicationError as exc:
+            await self.send_json(
+                {
+                    "event": "run.refused",
+                    "run_id": str(run_id),
+                    "message": exc.message,
+                    "client_id": content.get("client_id"),
+                }
+            )
+            return
+        self._runs[str(run_id)] = run
         await self.send_json(
-            {"event": message["event"], "run_id": message["run_id"], "seq": seq, "data": message["data"]}
-        )
-        self.last_seq = seq
+            {"event": "run.accepted", "run_id": str(run_id), "conversation_id": str(run.conversation_id),
+             "skill": run.skill.name if run.skill else None, "client_id": content.get("client_id")}
+        )  # fmt: skip
+        await self._resync(str(run_id))
 
-    run_started = run_delta = run_tool_call = run_tool_result = _forward
-    run_confirmation_needed = run_confirmed = run_final = run_error = _forward
+    async def _follow(self, content):
+        run = await _run_for(self.scope["user"], content.get("run_id"))
+        if run is None:
+            await self.send_json({"event": "error", "run_id": content.get("run_id"), "message": "No such run."})
+            return
+        await self.follow_run(run, after=int(content.get("after") or 0))
+
+    async def _decide(self, content):
+        run = await _run_for(self.scope["user"], content.get("run_id"))
+        if run is None:
+            await self.send_json({"event": "error", "run_id": content.get("run_id"), "message": "No such run."})
+            return
+        if str(run.id) not in self._followed():
+            await self.follow_run(run, after=int(content.get("after") or 0))
+        try:
+            await _decide(self.scope["user"], run, bool(content.get("approve")))
+        except ApplicationError as exc:
+            await self.send_json({"event": "error", "run_id": str(run.id), "message": exc.message})
+
+    async def notification_created(self, message):
+        await self.send_json({key: value for key, value in message.items() if key != "type"})

@@ -3,8 +3,6 @@ a diff between versions and one-click rollback. Every save goes through `skills.
 
 import difflib
 
-import markdown
-import nh3
 import yaml
 from django import forms
 from django.contrib import admin, messages
@@ -17,13 +15,9 @@ from django.utils.safestring import mark_safe
 from guardian.admin import GuardedModelAdmin
 from guardian.shortcuts import get_objects_for_user
 
+from aspora.text import markdown_to_safe_html
 from skills.models import Conversation, Domain, Skill, SkillRun, SkillRunEvent, SkillVersion
 from skills.services import SkillValidationError, skill_edit, skill_rollback
-
-
-def markdown_render(text: str) -> str:
-    """Markdown to HTML that is safe to show: sanitised, whatever the skill file contains."""
-    return nh3.clean(markdown.markdown(text, extensions=["tables", "fenced_code"]))
 
 
 def _diffable(version: SkillVersion) -> list[str]:
@@ -165,7 +159,7 @@ class SkillAdmin(GuardedModelAdmin):
     def preview(self, obj: Skill):
         if not obj.current_version:
             return "—"
-        return mark_safe(f'<div class="skill-preview">{markdown_render(obj.current_version.instructions)}</div>')  # noqa: S308 - sanitised by nh3
+        return mark_safe(f'<div class="skill-preview">{markdown_to_safe_html(obj.current_version.instructions)}</div>')  # noqa: S308 - sanitised by nh3
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from guardian.core import ObjectPermissionChecker
 from guardian.shortcuts import get_objects_for_user
 
-from skills.models import Domain, Skill, SkillRun
+from skills.models import Conversation, Domain, Skill, SkillRun
 from tenants.context import AskerContext
 from tenants.models import Membership, User
 
@@ -59,3 +59,15 @@ def skill_run_get_for_user(*, user: User, run_id) -> SkillRun | None:
 
 def skill_run_events_after(*, run: SkillRun, seq: int = 0) -> list:
     return list(run.events.filter(seq__gt=seq).order_by("seq"))
+
+
+def conversation_list_for_user(*, user: User, limit: int = 30) -> QuerySet[Conversation]:
+    return Conversation.objects.filter(user=user).select_related("skill_version__skill").order_by("-updated_at")[:limit]
+
+
+def conversation_get_for_user(*, user: User, conversation_id) -> Conversation | None:
+    return Conversation.objects.filter(user=user, pk=conversation_id).select_related("skill_version__skill").first()
+
+
+def conversation_runs(*, conversation: Conversation) -> QuerySet[SkillRun]:
+    return conversation.runs.select_related("skill").prefetch_related("events").order_by("queued_at")

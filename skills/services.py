@@ -10,6 +10,7 @@ Invariants:
   (`run.<id>`) through `aspora.realtime`, in that order.
 """
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -145,13 +146,14 @@ def domain_grants_apply(*, domain: Domain) -> int:
 
 class _Refusal(Exception):
     def __init__(self, error: ApplicationError, skill: Skill | None = None):
-        self.error, self.skill = error, skill
+        self.error, self.skill, self.run_id = error, skill, None
 
 
 def _refusal_record(*, context: AskerContext, message: str, refusal: _Refusal) -> None:
     """A refused request is a run too: it is recorded, committed, and its id handed back with the error."""
     skill = refusal.skill
     run = SkillRun.objects.create(
+        **({"id": refusal.run_id} if refusal.run_id else {}),
         skill=skill,
         skill_version=skill.current_version if skill else None,
         user=context.user,
@@ -206,12 +208,18 @@ def _run_target(
 
 
 def skill_run_start(
-    *, context: AskerContext, message: str, skill_name: str | None = None, conversation: Conversation | None = None
+    *,
+    context: AskerContext,
+    message: str,
+    skill_name: str | None = None,
+    conversation: Conversation | None = None,
+    run_id: uuid.UUID | None = None,
 ) -> SkillRun:
     """Check, route and record a run, and queue it for execution once the transaction commits.
 
     Refusals (no such skill, not permitted, nothing matched, missing context) are recorded as
     `refused` runs and raised as `ApplicationError`s whose `extra["run_id"]` names the record.
+    A caller that must listen before the run executes (a websocket) chooses the `run_id`.
     """
     from skills.tasks import skill_run_execute_task  # tasks import services: import late
 
@@ -220,14 +228,19 @@ def skill_run_start(
             context=context, message=message, skill_name=skill_name, conversation=conversation
         )
     except _Refusal as refusal:
+        refusal.run_id = run_id
         _refusal_record(context=context, message=message, refusal=refusal)
         raise refusal.error from None
     with transaction.atomic():
         # Every run opens a conversation (or continues one), which pins the skill version.
-        conversation = conversation or Conversation.objects.create(
-            user=context.user, skill_version=version, channel=context.channel, title=message[:200]
-        )
+        if conversation is None:
+            conversation = Conversation.objects.create(
+                user=context.user, skill_version=version, channel=context.channel, title=message[:200]
+            )
+        else:
+            Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
         run = SkillRun.objects.create(
+            **({"id": run_id} if run_id else {}),
             skill=skill,
             skill_version=version,
             conversation=conversation,

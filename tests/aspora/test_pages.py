@@ -57,4 +57,4 @@ def test_the_console_lists_the_skills_the_person_may_run(client, demo):
     assert "<code>/my-tickets</code>" in sarah
     assert "“show my tickets”" in sarah
     assert "Asks you to confirm before it changes anything." in sarah
-    assert "No skills for you yet" in theo
+    assert "Your teams have not been granted any skill yet." in theo

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.skills.conftest import demo, eager_tasks  # noqa: F401 - shared fixtures
+
 # Playwright's sync API runs an event loop in this thread; the ORM calls of the test body are
 # still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -53,3 +55,76 @@ def screenshot(page):
         return path
 
     return take
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _database_env() -> dict:
+    from django.db import connection
+
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return {"ASPORA_SQLITE_PATH": s["NAME"]}
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return {"DATABASE_URL": f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"}
+
+
+@pytest.fixture
+def asgi_server(transactional_db, tmp_path_factory):
+    """The real ASGI app (HTTP and websockets) in a Daphne process on the test database.
+
+    In production mode a Celery worker process runs the skills, as it would for real. One per
+    test: the database is flushed between tests, and a long-lived process would keep cached ids
+    (content types) from before the flush.
+    """
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from django.conf import settings
+
+    port = _free_port()
+    logs = tmp_path_factory.mktemp("asgi")
+    env = {**os.environ, **_database_env(), "PYTHONUNBUFFERED": "1"}
+    root = Path(__file__).resolve().parents[2]
+    processes = []
+    with (logs / "daphne.log").open("w") as out:
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "aspora.asgi:application"],
+                cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )
+        )  # fmt: skip
+    if settings.PRODUCTION:
+        with (logs / "worker.log").open("w") as out:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "celery", "-A", "aspora", "worker", "--pool=solo", "--without-gossip",
+                     "--without-mingle", "-n", f"browser-{os.getpid()}@localhost"],
+                    cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+                )
+            )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1):  # noqa: S310 - loopback
+                break
+        except OSError:
+            if time.monotonic() > deadline or processes[0].poll() is not None:
+                raise RuntimeError((logs / "daphne.log").read_text()) from None
+            time.sleep(0.2)
+    yield url
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -33,7 +33,7 @@ def test_a_demo_user_signs_in_and_sees_the_navigation(live_server, page, screens
     screenshot("dashboard")
 
     nav.get_by_role("link", name="Console").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Console"
+    assert page.get_by_role("heading", level=1).inner_text() == "What can I help with?"
     catalog = page.locator(".skill-card h2").all_inner_texts()
     assert {"/my-tickets", "/team-queue", "/show-alerts"} <= set(catalog)
     assert "/escalate-shipment" not in catalog  # escalating is for the field
