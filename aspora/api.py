@@ -38,7 +38,9 @@ api = NinjaAPI(
     title="Aspora API",
     version="1.0.0",
     description="Skills, runs and the Code Factory of the Aspora operations portal.",
-    auth=[django_auth, BearerTokenAuth(), HeaderTokenAuth()],
+    # Tokens first: session auth checks CSRF before anything else, which would refuse every
+    # token-authenticated POST (they carry no CSRF cookie, and need none).
+    auth=[BearerTokenAuth(), HeaderTokenAuth(), django_auth],
     urls_namespace="api",
 )
 

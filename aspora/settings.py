@@ -112,8 +112,14 @@ TEMPLATES = [
 
 if PRODUCTION:
     DATABASES = {"default": env.db_url("DATABASE_URL")}
-    # Under ASGI every request may run on a different thread: no persistent connections.
+    # Under ASGI every request may run on a different thread: no persistent connections, but a
+    # psycopg 3 pool, so a request, a consumer call or a tool does not pay for a new backend.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN", default=1),
+        "max_size": env.int("DATABASE_POOL_MAX", default=10),
+        "timeout": 10,
+    }
 else:
     DATABASES = {
         "default": {
@@ -174,7 +180,9 @@ if PRODUCTION:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "aspora"},
+            # redis-py's default 5 s read timeout equals channels_redis's blocking wait: under load the
+            # timeout fired first and dropped idle websockets (close 1011). Give the wait room.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "aspora"},
         }
     }
 else:

@@ -19,6 +19,7 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("ecm/", include("domains.ecm.urls")),
     path("fincrime/", include("domains.fincrime.urls")),
+    path("fraud/", include("domains.fraud.urls")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
 ]

@@ -116,11 +116,12 @@ def model_resolve(version: SkillVersion) -> ResolvedModel:
         return ResolvedModel(offline_model(), OFFLINE_MODEL_NAME, offline=True)
     fallback = _model_build(settings.ASPORA_FALLBACK_MODEL) if settings.ASPORA_FALLBACK_MODEL else None
     model = FallbackModel(primary, fallback) if fallback else primary
-    return ResolvedModel(model, name, offline=False, provider=name.partition(":")[0])
+    provider = name.partition(":")[0] if ":" in name else None  # "test" has no provider and no price
+    return ResolvedModel(model, name, offline=False, provider=provider)
 
 
 def cost_usd(*, resolved: ResolvedModel, input_tokens: int, output_tokens: int) -> Decimal:
-    if resolved.offline or not (input_tokens or output_tokens):
+    if resolved.offline or resolved.provider is None or not (input_tokens or output_tokens):
         return Decimal(0)
     from genai_prices import Usage, calc_price
 

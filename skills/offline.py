@@ -20,7 +20,11 @@ from skills.router import words
 OFFLINE_MODEL_NAME = "aspora:offline"
 OFFLINE_LABEL = "_Answered by Aspora's offline model: no model provider is configured._"
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?")
-_REASON = re.compile(r"\b(?:because|reason[:\s]|as|since|due to)\s*(.+)$", re.IGNORECASE)
+# The words that introduce a reason, strongest first: "because" wins over a loose "as".
+_REASONS = [
+    re.compile(r"\b(?:because\b|since\b|due to\b|reason(?: is)?:?)\s*(.+)$", re.IGNORECASE),
+    re.compile(r"\bas\b\s*(.+)$", re.IGNORECASE),
+]
 
 
 def _user_text(messages: list[ModelMessage]) -> str:
@@ -46,9 +50,10 @@ def _numbers_near(text: str, hints: set[str]) -> list[str]:
 
 
 def _free_text(text: str, used: list[str]) -> str:
-    match = _REASON.search(text)
-    if match:
-        return match.group(1).strip().rstrip(".")
+    for pattern in _REASONS:
+        match = pattern.search(text)
+        if match:
+            return match.group(1).strip().rstrip(".")
     tail = text
     for value in used:
         _, _, after = tail.partition(value)
@@ -73,7 +78,7 @@ def arguments_extract(tool: ToolDefinition, text: str) -> tuple[dict[str, Any], 
         kind = spec.get("type")
         hints = words(name.replace("_", " ")) | words(spec.get("description", ""))
         if "enum" in spec:
-            hit = next((v for v in spec["enum"] if str(v).replace("_", " ").lower() in lowered), None)
+            hit = next((v for v in spec["enum"] if str(v).replace("_", " ").replace("-", " ").lower() in lowered), None)
             if hit is not None:
                 args[name] = hit
         elif kind in ("integer", "number"):

@@ -3,6 +3,7 @@ import pytest
 from aspora.celery import app as celery_app
 from domains.ecm.demo import ecm_demo_seed
 from domains.fincrime.demo import fincrime_demo_seed
+from domains.fraud.demo import fraud_demo_seed
 from skills.models import Domain
 from skills.registry import packs_sync
 from skills.services import domain_grants_apply
@@ -32,6 +33,7 @@ def demo(transactional_db, eager_tasks, settings):
         domain_grants_apply(domain=domain)
     ecm_demo_seed(count=40)
     fincrime_demo_seed(count=40)
+    fraud_demo_seed(count=300)
 
 
 def context_for(username: str, channel: str = Channel.WEB, **extra):

@@ -136,3 +136,26 @@ def test_openapi_documents_every_skills_endpoint_and_its_errors(client, db):
     assert paths["/api/runs"]["post"]["operationId"] == "runs_create"
     assert set(paths["/api/runs/{run_id}/decision"]["post"]["responses"]) >= {"202", "404", "409", "422"}
     assert paths["/api/skills"]["get"]["operationId"] == "skills_list"
+
+
+def test_a_token_caller_posts_without_any_csrf_cookie(demo):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+
+    response = strict.post(
+        "/api/runs", {"message": "show my tickets"}, content_type="application/json", headers=_bearer("sarah")
+    )
+
+    assert response.status_code == 202
+
+
+def test_a_session_caller_still_needs_the_csrf_token(demo):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(User.objects.get(username="sarah"))
+
+    response = strict.post("/api/runs", {"message": "show my tickets"}, content_type="application/json")
+
+    assert response.status_code == 403

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from domains.ecm.demo import ecm_demo_seed
 from domains.fincrime.demo import fincrime_demo_seed
+from domains.fraud.demo import fraud_demo_seed
 from skills.models import Domain
 from skills.registry import packs_sync
 from skills.services import domain_grants_apply
@@ -53,6 +54,8 @@ class Command(BaseCommand):
         ecm_demo_seed(seed=seed)
         log("FinCrime customers, transactions and alerts")
         fincrime_demo_seed(seed=seed)
+        log("Fraud rules and labelled history" + (" (1,000,000 transactions)" if large else ""))
+        fraud_demo_seed(seed=seed, large=large, log=lambda line: self.stdout.write(f"    {line}"))
         self.stdout.write(self.style.SUCCESS(f"Done: {len(logins)} demo people ready.\n"))
         self.stdout.write("Log in at http://127.0.0.1:8000/ (PORT overrides the port) as any of:")
         width = max(len(login.username) for login in logins)
