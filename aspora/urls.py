@@ -21,5 +21,6 @@ urlpatterns = [
     path("fincrime/", include("domains.fincrime.urls")),
     path("fraud/", include("domains.fraud.urls")),
     path("admin/", admin.site.urls),
+    path("", include("bridges.urls")),
     path("api/", api.urls),
 ]

@@ -1,0 +1,200 @@
+"""Follow a run's stored events into a Slack thread, as `manage.py ask` follows them into a terminal.
+
+Two writers: `StreamWriter` (chat.startStream/appendStream/stopStream, SLACK_STREAMING on) and
+`UpdateWriter` (chat.update of the status message). Both edit at most once per
+SLACK_UPDATE_INTERVAL seconds per channel, which is Slack's per-channel pace for edits; the
+pace is kept per process.
+"""
+
+import logging
+import threading
+import time
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bridges.models import SlackMessage
+from bridges.slack import blocks
+from bridges.slack.config import SlackConfig
+from bridges.slack.services import slack_message_post, slack_message_progress, slack_message_update
+from skills.models import SkillRun
+from skills.selectors import skill_run_events_after
+
+logger = logging.getLogger(__name__)
+POLL_SECONDS = 0.05
+
+_pace_lock = threading.Lock()
+_last_edit: dict[str, float] = {}
+
+
+def _pace_wait(channel: str, interval: float) -> float:
+    with _pace_lock:
+        return max(0.0, _last_edit.get(channel, 0.0) + interval - time.monotonic())
+
+
+def _pace_mark(channel: str) -> None:
+    with _pace_lock:
+        _last_edit[channel] = time.monotonic()
+
+
+class UpdateWriter:
+    """Edits the status message with the text so far; the last edit replaces it with the answer."""
+
+    def __init__(self, *, client: WebClient, message: SlackMessage, interval: float):
+        self.client, self.message, self.interval = client, message, interval
+        self.text, self.dirty = "", False
+
+    def append(self, text: str) -> None:
+        self.text += text
+        self.dirty = True
+        self.tick()
+
+    def tick(self) -> None:
+        if self.dirty and _pace_wait(self.message.channel, self.interval) == 0:
+            self._edit(text=self.text + " …", blocks_=blocks.answer_blocks(text=self.text + " …"))
+
+    def finish(self, *, text: str, footer: str = "") -> None:
+        time.sleep(_pace_wait(self.message.channel, self.interval))
+        self._edit(text=text, blocks_=blocks.answer_blocks(text=text, footer=footer))
+
+    def _edit(self, *, text: str, blocks_: list[dict]) -> None:
+        _pace_mark(self.message.channel)
+        slack_message_update(client=self.client, message=self.message, text=blocks.fallback_text(text), blocks=blocks_)
+        self.dirty = False
+
+
+class StreamWriter(UpdateWriter):
+    """Streams the answer as a new threaded message; the status message only says where it went."""
+
+    def __init__(self, *, client: WebClient, message: SlackMessage, interval: float, team_id: str, user_id: str):
+        super().__init__(client=client, message=message, interval=interval)
+        self.team_id, self.user_id = team_id, user_id
+        self.stream_ts: str | None = None
+        self.pending = ""
+        self.failed = False
+
+    def append(self, text: str) -> None:
+        if self.failed:
+            return super().append(text)
+        self.text += text
+        self.pending += text
+        self.tick()
+
+    def tick(self) -> None:
+        if self.failed:
+            return super().tick()
+        if self.pending and _pace_wait(self.message.channel, self.interval) == 0:
+            self._flush()
+
+    def _flush(self) -> None:
+        _pace_mark(self.message.channel)
+        chunk, self.pending = self.pending, ""
+        try:
+            if self.stream_ts is None:
+                response = self.client.chat_startStream(
+                    channel=self.message.channel,
+                    thread_ts=self.message.thread_ts or self.message.ts,
+                    recipient_team_id=self.team_id or None,
+                    recipient_user_id=self.user_id or None,
+                    markdown_text=chunk,
+                )
+                self.stream_ts = response["ts"]
+            else:
+                self.client.chat_appendStream(channel=self.message.channel, ts=self.stream_ts, markdown_text=chunk)
+        except SlackApiError as exc:
+            # Streaming is new and not everywhere: edit the status message instead.
+            logger.warning("Slack streaming failed (%s); falling back to chat.update", exc.response.get("error"))
+            self.failed, self.dirty = True, True
+
+    def finish(self, *, text: str, footer: str = "") -> None:
+        if not self.failed:
+            if self.stream_ts is None and not self.pending:
+                self.pending = text
+            elif text.startswith(self.text) and len(text) > len(self.text):
+                self.pending += text[len(self.text) :]
+            if self.pending:
+                time.sleep(_pace_wait(self.message.channel, self.interval))
+                self._flush()
+        if self.failed:
+            return super().finish(text=text, footer=footer)
+        try:
+            self.client.chat_stopStream(
+                channel=self.message.channel, ts=self.stream_ts, blocks=blocks.answer_blocks(text=text, footer=footer)
+            )
+        except SlackApiError as exc:
+            logger.warning("chat.stopStream failed: %s", exc.response.get("error"))
+        slack_message_update(
+            client=self.client,
+            message=self.message,
+            text=":white_check_mark: Answered in this thread.",
+            blocks=[{"type": "context", "elements": [{"type": "mrkdwn", "text": footer or "Answered."}]}],
+        )
+
+
+def _footer(run: SkillRun) -> str:
+    parts = [run.skill.name if run.skill else "aspora"]
+    if run.is_offline:
+        parts.append("offline model")
+    if run.latency_ms is not None:
+        parts.append(f"{run.latency_ms / 1000:.1f} s")
+    return " · ".join(parts)
+
+
+def slack_run_follow(
+    *, client: WebClient, run: SkillRun, message: SlackMessage, config: SlackConfig, team_id: str, slack_user: str
+) -> str:
+    """Show the run's events after `message.last_seq` in `message`'s thread; returns why it stopped.
+
+    Stops at the final answer, an error, or a confirmation (posted with Confirm/Reject buttons).
+    """
+    if config.streaming:
+        writer: UpdateWriter = StreamWriter(
+            client=client, message=message, interval=config.update_interval, team_id=team_id, user_id=slack_user
+        )
+    else:
+        writer = UpdateWriter(client=client, message=message, interval=config.update_interval)
+    seq = message.last_seq
+    deadline = time.monotonic() + config.run_timeout
+    while True:
+        events = skill_run_events_after(run=run, seq=seq)
+        for event in events:
+            seq = event.seq
+            if event.type == "run.delta":
+                writer.append(event.data.get("text", ""))
+            elif event.type == "run.confirmation_needed":
+                run.refresh_from_db()
+                writer.finish(text=writer.text or "I need your confirmation before I go on.", footer=_footer(run))
+                slack_message_progress(message=message, seq=seq, run=run)
+                calls = event.data.get("calls", [])
+                slack_message_post(
+                    client=client,
+                    key=f"confirm:{run.id}:{seq}",
+                    channel=message.channel,
+                    thread_ts=message.thread_ts or message.ts,
+                    text="This needs your confirmation.",
+                    blocks=blocks.confirmation_blocks(run_id=str(run.id), calls=calls, asker=slack_user),
+                    run=run,
+                    team_id=team_id,
+                )
+                return event.type
+            elif event.type in ("run.final", "run.error"):
+                run.refresh_from_db()
+                if event.type == "run.final":
+                    text = event.data.get("answer") or run.answer or writer.text or "(no answer)"
+                else:
+                    text = f":warning: {event.data.get('message') or run.error or 'The run failed.'}"
+                writer.finish(text=text, footer=_footer(run))
+                slack_message_progress(message=message, seq=seq, run=run)
+                return event.type
+        run.refresh_from_db(fields=["status", "answer", "error", "finished_at"])
+        if run.is_finished and not skill_run_events_after(run=run, seq=seq):
+            text = run.answer or f":warning: {run.error or 'The run ended without an answer.'}"
+            writer.finish(text=text, footer=_footer(run))
+            slack_message_progress(message=message, seq=seq, run=run)
+            return run.status
+        if time.monotonic() > deadline:
+            writer.finish(text="This is taking long; the answer will be in the portal console when it is ready.")
+            slack_message_progress(message=message, seq=seq, run=run)
+            return "timeout"
+        writer.tick()
+        time.sleep(POLL_SECONDS)

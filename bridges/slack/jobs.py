@@ -1,0 +1,343 @@
+"""The work behind an acknowledged Slack request, run in a thread or a Celery task.
+
+Jobs take the request body Slack sent (plain JSON), are safe to run twice (receipts, keyed
+posts, `skill_run_decide` refusing a second decision), and never see the signing secret.
+"""
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+
+from django.core.exceptions import ValidationError
+from django.db import close_old_connections, transaction
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+
+from aspora.errors import ApplicationError
+from bridges.models import SlackEventReceipt
+from bridges.slack import blocks
+from bridges.slack.client import slack_client_for
+from bridges.slack.config import SlackConfig, slack_config
+from bridges.slack.follow import slack_run_follow
+from bridges.slack.selectors import slack_message_last_for_run
+from bridges.slack.services import (
+    slack_link_token_create,
+    slack_message_post,
+    slack_receipt_claim,
+    slack_receipt_handled,
+    slack_receipt_release,
+)
+from skills.models import SkillRun
+from skills.packs import example_texts
+from skills.selectors import skill_list_for_context, skill_run_get_for_user
+from skills.services import skill_run_decide, skill_run_start
+from tenants.context import Channel
+from tenants.models import ChannelIdentity, User
+from tenants.selectors import channel_identity_resolve
+from tenants.services import asker_context_build
+
+logger = logging.getLogger(__name__)
+LINK_PATH = "/link/slack/{token}/"
+MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+SKILL_NAME = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)+$")
+START_WAIT_SECONDS = 60
+
+
+def slack_job_run(*, kind: str, body: dict) -> None:
+    {"event": _event_job, "command": _command_job, "action": _action_job}[kind](body)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _slack_user(*, team_id: str, slack_user: str) -> User | None:
+    return channel_identity_resolve(
+        provider=ChannelIdentity.Provider.SLACK, workspace=team_id, external_user_id=slack_user
+    )
+
+
+def _in_background(start: Callable[[], SkillRun], record: Callable[[SkillRun], None]):
+    """Call `start` in a thread and return once its transaction committed: (run, error, thread).
+
+    On the embedded default the run executes in that thread right after the commit, so this one
+    can follow its events meanwhile. `record` runs in the same transaction as the run's creation.
+    """
+    ready = threading.Event()
+    box: dict = {}
+
+    def target():
+        try:
+            with transaction.atomic():
+                # Registered first, so it runs before the execution the service queues on commit.
+                transaction.on_commit(ready.set)
+                try:
+                    box["run"] = start()
+                except ApplicationError as exc:
+                    box["error"] = exc
+                else:
+                    record(box["run"])
+        except BaseException as exc:
+            if "run" not in box and "error" not in box:
+                box["crash"] = exc
+            else:
+                logger.exception("Slack run execution failed after start")
+        finally:
+            ready.set()
+            close_old_connections()
+
+    thread = threading.Thread(target=target, name="slack-run", daemon=True)
+    thread.start()
+    ready.wait(START_WAIT_SECONDS)
+    if "crash" in box:
+        raise box["crash"]
+    return box.get("run"), box.get("error"), thread
+
+
+def _link_offer(*, config: SlackConfig, team_id: str, slack_user: str, say: Callable[[str], None]) -> None:
+    _, raw = slack_link_token_create(
+        workspace=team_id, external_user_id=slack_user, ttl_seconds=config.link_ttl_seconds
+    )
+    url = config.public_url + LINK_PATH.format(token=raw)
+    minutes = max(1, config.link_ttl_seconds // 60)
+    say(
+        ":wave: Hi! I don't know who you are in Aspora yet. "
+        f"<{url}|Link your Slack account> — sign in to the portal and confirm; the link works once, "
+        f"for {minutes} minutes. Then ask me again."
+    )
+
+
+def _ephemeral(client: WebClient, *, channel: str, slack_user: str, thread_ts: str = "") -> Callable[[str], None]:
+    def say(text: str) -> None:
+        client.chat_postEphemeral(channel=channel, user=slack_user, text=text, thread_ts=thread_ts or None)
+
+    return say
+
+
+def _ask(
+    *,
+    client: WebClient,
+    config: SlackConfig,
+    receipt: SlackEventReceipt,
+    user: User,
+    team_id: str,
+    slack_user: str,
+    channel: str,
+    thread_ts: str,
+    text: str,
+    skill_name: str | None = None,
+) -> None:
+    """Post the status message at once, start the run, follow it into the thread."""
+    status = slack_message_post(
+        client=client,
+        key=f"status:{receipt.event_id}",
+        channel=channel,
+        thread_ts=thread_ts,
+        text=blocks.WORKING_TEXT,
+        team_id=team_id,
+    )
+    try:
+        context = asker_context_build(user=user, channel=Channel.SLACK)
+    except ApplicationError as exc:
+        slack_message_post(client=client, key=status.key, channel=channel, text=f":warning: {exc.message}")
+        slack_receipt_handled(receipt=receipt, outcome=SlackEventReceipt.Outcome.REFUSED)
+        return
+
+    def record(run: SkillRun) -> None:
+        slack_receipt_handled(receipt=receipt, outcome=SlackEventReceipt.Outcome.RUN, run=run)
+
+    run, error, thread = _in_background(
+        lambda: skill_run_start(context=context, message=text, skill_name=skill_name), record
+    )
+    if error is not None:
+        refused = SkillRun.objects.filter(pk=error.extra.get("run_id")).first()
+        slack_receipt_handled(receipt=receipt, outcome=SlackEventReceipt.Outcome.REFUSED, run=refused)
+        slack_message_post(client=client, key=status.key, channel=channel, text=f":warning: {error.message}")
+        return
+    try:
+        slack_run_follow(client=client, run=run, message=status, config=config, team_id=team_id, slack_user=slack_user)
+    finally:
+        thread.join(config.run_timeout)
+
+
+# --- events: mentions and direct messages ---------------------------------------------------
+
+
+def _event_job(body: dict) -> None:
+    event = body.get("event", {})
+    team_id = body.get("team_id") or event.get("team", "")
+    receipt = slack_receipt_claim(event_id=body["event_id"], team_id=team_id, kind="event")
+    if receipt is None:
+        logger.info("Slack event %s was handled already", body["event_id"])
+        return
+    try:
+        _event_handle(body=body, event=event, team_id=team_id, receipt=receipt)
+    except BaseException:
+        slack_receipt_release(receipt=receipt)
+        raise
+
+
+def _event_handle(*, body: dict, event: dict, team_id: str, receipt: SlackEventReceipt) -> None:
+    config = slack_config()
+    client = slack_client_for(team_id=team_id, enterprise_id=body.get("enterprise_id"))
+    slack_user, channel = event["user"], event["channel"]
+    thread_ts = event.get("thread_ts") or event["ts"]
+    text = MENTION.sub("", event.get("text", "")).strip()
+    user = _slack_user(team_id=team_id, slack_user=slack_user)
+    say = _ephemeral(client, channel=channel, slack_user=slack_user, thread_ts=thread_ts)
+    if user is None:
+        _link_offer(config=config, team_id=team_id, slack_user=slack_user, say=say)
+        slack_receipt_handled(receipt=receipt, outcome=SlackEventReceipt.Outcome.LINK)
+        return
+    if not text:
+        say("Ask me something, e.g. “show my tickets”, or use `/aspora help` to see what I can do.")
+        slack_receipt_handled(receipt=receipt, outcome=SlackEventReceipt.Outcome.IGNORED)
+        return
+    _ask(
+        client=client,
+        config=config,
+        receipt=receipt,
+        user=user,
+        team_id=team_id,
+        slack_user=slack_user,
+        channel=channel,
+        thread_ts=thread_ts,
+        text=text,
+    )
+
+
+# --- the /aspora slash command --------------------------------------------------------------
+
+
+def _command_job(body: dict) -> None:
+    team_id = body.get("team_id", "")
+    key = f"command:{body.get('trigger_id') or body.get('response_url', '')[-60:]}"
+    receipt = slack_receipt_claim(event_id=key, team_id=team_id, kind="command")
+    if receipt is None:
+        return
+    try:
+        _command_handle(body=body, team_id=team_id, receipt=receipt)
+    except BaseException:
+        slack_receipt_release(receipt=receipt)
+        raise
+
+
+def _command_handle(*, body: dict, team_id: str, receipt: SlackEventReceipt) -> None:
+    config = slack_config()
+    client = slack_client_for(team_id=team_id, enterprise_id=body.get("enterprise_id"))
+    slack_user, channel, text = body["user_id"], body["channel_id"], body.get("text", "").strip()
+    response_url = body.get("response_url")
+    if response_url:
+
+        def say(message: str) -> None:
+            WebhookClient(response_url, timeout=10).send(text=message, response_type="ephemeral")
+
+    else:
+        say = _ephemeral(client, channel=channel, slack_user=slack_user)
+    user = _slack_user(team_id=team_id, slack_user=slack_user)
+    if user is None:
+        _link_offer(config=config, team_id=team_id, slack_user=slack_user, say=say)
+        slack_receipt_handled(receipt=receipt, outcome=SlackEventReceipt.Outcome.LINK)
+        return
+    try:
+        context = asker_context_build(user=user, channel=Channel.SLACK)
+    except ApplicationError as exc:
+        say(f":warning: {exc.message}")
+        slack_receipt_handled(receipt=receipt, outcome=SlackEventReceipt.Outcome.REFUSED)
+        return
+    if text.lower() in ("", "help"):
+        skills = [
+            (skill.name, skill.description, example_texts(skill.current_version.config))
+            for skill in skill_list_for_context(context=context)
+        ]
+        say(blocks.help_text(skills=skills))
+        slack_receipt_handled(receipt=receipt, outcome=SlackEventReceipt.Outcome.HELP)
+        return
+    first = text.split(maxsplit=1)[0]
+    runnable = {skill.name for skill in skill_list_for_context(context=context)}
+    # A first word shaped like a skill name names one (the service refuses clearly if it may not run).
+    skill_name = first if first in runnable or SKILL_NAME.match(first) else None
+    try:
+        parent = slack_message_post(
+            client=client,
+            key=f"ask:{receipt.event_id}",
+            channel=channel,
+            text=f"<@{slack_user}> asked: {text}",
+            team_id=team_id,
+        )
+    except SlackApiError as exc:
+        if exc.response.get("error") not in ("not_in_channel", "channel_not_found"):
+            raise
+        # The bot is not in that conversation: answer in a direct message instead.
+        channel = client.conversations_open(users=slack_user)["channel"]["id"]
+        parent = slack_message_post(
+            client=client, key=f"ask-dm:{receipt.event_id}", channel=channel, text=f"You asked: {text}"
+        )
+    _ask(
+        client=client,
+        config=config,
+        receipt=receipt,
+        user=user,
+        team_id=team_id,
+        slack_user=slack_user,
+        channel=parent.channel,
+        thread_ts=parent.ts,
+        text=text,
+        skill_name=skill_name,
+    )
+
+
+# --- Confirm / Reject buttons ---------------------------------------------------------------
+
+
+def _action_job(body: dict) -> None:
+    config = slack_config()
+    action = body["actions"][0]
+    approve = action["action_id"] == blocks.CONFIRM_ACTION
+    slack_user = body["user"]["id"]
+    team_id = body["user"].get("team_id") or body.get("team", {}).get("id", "")
+    channel = body["channel"]["id"]
+    container = body.get("container", {})
+    message_ts = container.get("message_ts") or body.get("message", {}).get("ts")
+    thread_ts = container.get("thread_ts") or body.get("message", {}).get("thread_ts") or message_ts
+    client = slack_client_for(team_id=team_id, enterprise_id=(body.get("enterprise") or {}).get("id"))
+    say = _ephemeral(client, channel=channel, slack_user=slack_user, thread_ts=thread_ts)
+    user = _slack_user(team_id=team_id, slack_user=slack_user)
+    run = None
+    if user is not None:
+        try:
+            run = skill_run_get_for_user(user=user, run_id=action.get("value"))
+        except (ValueError, ValidationError):
+            logger.info("Slack action with a malformed run id")
+    if run is None:
+        say("Only the person who asked can confirm or reject this.")
+        return
+    calls = run.pending_tool_calls
+    _, error, thread = _in_background(lambda: skill_run_decide(user=user, run=run, approve=approve), lambda r: None)
+    if error is not None:
+        say(f":warning: {error.message}")
+        return
+    client.chat_update(
+        channel=channel,
+        ts=message_ts,
+        text="Confirmed." if approve else "Rejected.",
+        blocks=blocks.decided_blocks(calls=calls, approved=approve, by=slack_user),
+    )
+    previous = slack_message_last_for_run(run=run)
+    status = slack_message_post(
+        client=client,
+        key=f"resume:{run.id}:{previous.last_seq if previous else 0}",
+        channel=channel,
+        thread_ts=thread_ts,
+        text=blocks.WORKING_TEXT,
+        run=run,
+        team_id=team_id,
+    )
+    if previous is not None and status.last_seq < previous.last_seq:
+        status.last_seq = previous.last_seq
+        status.save(update_fields=["last_seq"])
+    try:
+        slack_run_follow(client=client, run=run, message=status, config=config, team_id=team_id, slack_user=slack_user)
+    finally:
+        thread.join(config.run_timeout)

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from bridges import views
+from bridges.whatsapp.views import whatsapp_webhook
+
+app_name = "bridges"
+
+urlpatterns = [
+    path("slack/events", views.slack_endpoint, name="slack_events"),
+    path("slack/install", views.slack_endpoint, name="slack_install"),
+    path("slack/oauth_redirect", views.slack_endpoint, name="slack_oauth_redirect"),
+    path("link/slack/<str:token>/", views.slack_link, name="slack_link"),
+    path("whatsapp/webhook", whatsapp_webhook, name="whatsapp_webhook"),
+]

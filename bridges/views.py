@@ -1,0 +1,52 @@
+"""HTTP glue of the bridges: Slack's endpoints (through bolt) and the page that links a Slack account."""
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_required
+from django.db import close_old_connections
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from bridges.slack.app import slack_handler
+from bridges.slack.services import SlackLinkError, slack_link_confirm, slack_link_token_check
+
+NOT_CONFIGURED = (
+    "The Slack bridge is not configured: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN "
+    "(or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET for several workspaces)."
+)
+
+
+def _slack_handle(request: HttpRequest) -> HttpResponse:
+    handler = slack_handler()
+    if handler is None:
+        return JsonResponse({"ok": False, "error": "slack_not_configured", "message": NOT_CONFIGURED}, status=503)
+    try:
+        return handler.handle(request)
+    finally:
+        close_old_connections()
+
+
+@csrf_exempt
+async def slack_endpoint(request: HttpRequest) -> HttpResponse:
+    """Events, commands and interactivity (POST), and the OAuth install and redirect pages (GET).
+
+    Async so that acks run on their own threads, not queued behind every other sync view on the
+    one thread Django gives them under ASGI; the thread closes the connections it opened.
+    """
+    return await sync_to_async(_slack_handle, thread_sensitive=False)(request)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def slack_link(request: HttpRequest, token: str) -> HttpResponse:
+    context = {"section": "", "linked": None, "error": None, "slack": None}
+    try:
+        if request.method == "POST":
+            context["linked"] = slack_link_confirm(raw=token, user=request.user)
+        else:
+            context["slack"] = slack_link_token_check(raw=token)
+    except SlackLinkError as exc:
+        context["error"] = exc.message
+        return render(request, "bridges/slack_link.html", context, status=exc.status_code)
+    return render(request, "bridges/slack_link.html", context)
