@@ -46,7 +46,10 @@ START_WAIT_SECONDS = 60
 
 
 def slack_job_run(*, kind: str, body: dict) -> None:
-    {"event": _event_job, "command": _command_job, "action": _action_job}[kind](body)
+    from bridges.slack.notify import slack_notification_send
+
+    jobs = {"event": _event_job, "command": _command_job, "action": _action_job, "notify": slack_notification_send}
+    jobs[kind](body)
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -22,13 +22,13 @@ def test_mention_by_linked_user_acks_fast_and_answers_in_the_thread(client, link
     acked = time.monotonic() - started
 
     assert response.status_code == 200
-    assert acked < 1.0
+    assert acked < 3.0  # Slack's limit; the figures are in bench/slack_ack.py
     drain()
     status = slack_env.of("chat.postMessage")[0]
     assert status.params["channel"] == "C0OPS"
     assert status.params["thread_ts"] == "1699999999.000100"
     assert status.params["text"] == blocks.WORKING_TEXT
-    assert status.at - started < 1.0
+    assert status.at - started < 3.0
     assert "#1042" in _last_answer(slack_env)
     assert {call.token for call in slack_env.calls} == {"xoxb-test-bot-token"}
     run = SkillRun.objects.get()
@@ -187,3 +187,18 @@ def test_secrets_never_reach_the_database_or_the_logs(client, linked, slack_env,
             cursor.execute(f"SELECT * FROM {model._meta.db_table}")  # noqa: S608 - table names from models
             dump = repr(cursor.fetchall())
             assert "test-signing-secret" not in dump and "xoxb-test-bot-token" not in dump
+
+
+def test_a_manager_hears_about_an_escalation_in_a_slack_direct_message(linked, slack_env):
+    from tests.domains.helpers import ask
+
+    ask("sarah", "escalate ticket 1043 because customs has held it for a week")
+    drain()
+
+    [opened] = slack_env.of("conversations.open")
+    assert opened.params["users"] == "UOMAR"
+    dm = next(call for call in slack_env.of("chat.postMessage") if "escalated by" in call.params["text"])
+    assert dm.params["text"] == (
+        "*Ticket #1043 escalated by Sarah Khan*\ncustoms has held it for a week\n"
+        "<https://aspora.example/ecm/tickets/1043/|Open in Aspora>"
+    )
