@@ -47,7 +47,7 @@ def _run_for(user, run_id):
 
 
 def _event_out(run_id, seq: int, type: str, data: dict) -> dict:
-    if type == "run.final":
+    if type == "run.final" and "answer_html" not in data:  # events stored before answers were rendered
         data = {**data, "answer_html": markdown_to_safe_html(data.get("answer", ""))}
     return {"event": type, "run_id": str(run_id), "seq": seq, "data": data}
 

@@ -51,6 +51,7 @@ from pydantic_ai.messages import ModelRequest, RetryPromptPart, UserPromptPart
 from pydantic_ai.models import Model
 from pydantic_ai.models.fallback import FallbackModel
 
+from aspora.text import markdown_to_safe_html
 from skills.deps import SkillDeps
 from skills.models import RunStatus, SkillRun, SkillVersion
 from skills.offline import OFFLINE_MODEL_NAME, offline_model
@@ -472,6 +473,8 @@ def skill_run_execute(*, run_id: str, decisions: dict[str, bool] | None = None, 
             "run.final",
             {
                 "answer": run.answer,
+                # Rendered once here, not by every listener: a run may have a thousand of them.
+                "answer_html": markdown_to_safe_html(run.answer),
                 "status": run.status,
                 "model": run.model,
                 "offline": run.is_offline,

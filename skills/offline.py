@@ -146,11 +146,11 @@ def result_render(content: Any) -> str:
             if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
                 sections.append(f"**{_label(key)}** ({len(value)}):\n\n" + _table(value))
             elif isinstance(value, list):
-                items = "\n".join(f"  - {_cell(v)}" for v in value) or "  - none"
+                items = "\n".join(f"    - {_cell(v)}" for v in value) or "    - none"
                 lines.append(f"- **{_label(key)}**:\n{items}")
             elif isinstance(value, dict):
                 lines.append(f"- **{_label(key)}**:")
-                lines += [f"  - {_label(k)}: {_cell(v)}" for k, v in value.items()]
+                lines += [f"    - {_label(k)}: {_cell(v)}" for k, v in value.items()]
             else:
                 lines.append(f"- **{_label(key)}**: {_cell(value)}")
         return "\n\n".join(part for part in ["\n".join(lines), *sections] if part)
