@@ -23,8 +23,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from aspora.errors import ApplicationError
 from aspora.realtime import group_name, user_group
 from aspora.text import markdown_to_safe_html
-from skills.models import Conversation
-from skills.selectors import skill_run_events_after, skill_run_get_for_user
+from skills.selectors import conversation_get_for_user, skill_run_events_after, skill_run_get_for_user
 from skills.services import skill_run_decide, skill_run_start
 from tenants.context import Channel
 from tenants.services import asker_context_build
@@ -150,7 +149,10 @@ class RunEventsConsumer(RunFollowerMixin, AsyncJsonWebsocketConsumer):
 def _start_run(user, run_id, message: str, skill: str | None, conversation_id: str | None):
     conversation = None
     if conversation_id:
-        conversation = Conversation.objects.filter(pk=conversation_id, user=user).first()
+        try:
+            conversation = conversation_get_for_user(user=user, conversation_id=uuid.UUID(str(conversation_id)))
+        except ValueError:
+            conversation = None
         if conversation is None:
             raise ApplicationError("No such conversation.")
     context = asker_context_build(user=user, channel=Channel.WEB)

@@ -7,6 +7,7 @@ import yaml
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -16,8 +17,8 @@ from guardian.admin import GuardedModelAdmin
 from guardian.shortcuts import get_objects_for_user
 
 from aspora.text import markdown_to_safe_html
-from skills.models import Conversation, Domain, Skill, SkillRun, SkillRunEvent, SkillVersion
-from skills.services import SkillValidationError, skill_edit, skill_rollback
+from skills.models import Conversation, Domain, Skill, SkillRun, SkillRunEvent, SkillVersion, Source
+from skills.services import SkillValidationError, skill_parse_edit, skill_rollback, skill_version_create
 
 
 def _diffable(version: SkillVersion) -> list[str]:
@@ -35,6 +36,19 @@ class DomainAdmin(GuardedModelAdmin):
     @admin.display(description="Skills")
     def skill_count(self, obj: Domain) -> int:
         return obj.skills.count()
+
+
+# Problems with these fields are in the SKILL.md text; any other is in Aspora's settings.
+SKILL_FILE_FIELDS = {
+    "frontmatter",
+    "name",
+    "description",
+    "license",
+    "compatibility",
+    "metadata",
+    "allowed-tools",
+    "body",
+}
 
 
 class SkillEditForm(forms.ModelForm):
@@ -60,6 +74,19 @@ class SkillEditForm(forms.ModelForm):
             self.fields["content"].initial = version.content
             settings = {k: v for k, v in version.config.items() if k != "name"}
             self.fields["settings_yaml"].initial = yaml.safe_dump(settings, sort_keys=False, allow_unicode=True)
+
+    def clean(self):
+        cleaned = super().clean()
+        self.parsed = None
+        if "content" in cleaned and "settings_yaml" in cleaned:
+            try:
+                self.parsed = skill_parse_edit(
+                    skill=self.instance, content=cleaned["content"], config=cleaned["settings_yaml"]
+                )
+            except SkillValidationError as exc:
+                for problem in exc.problems:
+                    self.add_error("content" if problem.field in SKILL_FILE_FIELDS else "settings_yaml", str(problem))
+        return cleaned
 
     def clean_settings_yaml(self):
         try:
@@ -162,44 +189,15 @@ class SkillAdmin(GuardedModelAdmin):
         return mark_safe(f'<div class="skill-preview">{markdown_to_safe_html(obj.current_version.instructions)}</div>')  # noqa: S308 - sanitised by nh3
 
     def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        try:
-            version = skill_edit(
-                skill=obj, content=data["content"], config=data["settings_yaml"], author=request.user, note=data["note"]
-            )
-        except SkillValidationError as exc:
-            # Reached only if validation passed in the form but failed here; the live version stays.
-            messages.error(request, f"Not saved: {exc.message}")
-            return
-        if obj.is_active != Skill.objects.get(pk=obj.pk).is_active:
-            Skill.objects.filter(pk=obj.pk).update(is_active=obj.is_active)
+        # The form already parsed and validated the edit; saving it is one service call.
+        with transaction.atomic():
+            obj.save(update_fields=["is_active", "updated_at"])
+            version = skill_version_create(
+                domain=obj.domain, parsed=form.parsed, source=Source.ADMIN, author=request.user,
+                note=form.cleaned_data["note"],
+            )  # fmt: skip
         obj.refresh_from_db()
         messages.success(request, f"{obj.name} is live at v{version.number}.")
-
-    def get_form(self, request, obj=None, **kwargs):
-        form_class = super().get_form(request, obj, **kwargs)
-        admin_self = self
-
-        class ValidatingForm(form_class):
-            def clean(self):
-                cleaned = super().clean()
-                if obj is not None and "content" in cleaned and "settings_yaml" in cleaned:
-                    from skills.services import skill_parse_edit
-
-                    try:
-                        skill_parse_edit(skill=obj, content=cleaned["content"], config=cleaned["settings_yaml"])
-                    except SkillValidationError as exc:
-                        for problem in exc.problems:
-                            target = (
-                                "settings_yaml"
-                                if problem.field in {"config", "tools"} or problem.field.startswith("limits")
-                                else "content"
-                            )
-                            self.add_error(target, str(problem))
-                return cleaned
-
-        admin_self._form_class = ValidatingForm
-        return ValidatingForm
 
     def get_urls(self):
         return [

@@ -3,10 +3,15 @@ from uuid import UUID
 from ninja import Router, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from skills.models import Conversation, SkillRun
+from skills.models import SkillRun
 from skills.packs import example_texts
 from skills.schemas import ProblemOut, RunCreateIn, RunDecisionIn, RunDetailOut, RunEventOut, RunOut, SkillOut
-from skills.selectors import skill_list_for_context, skill_run_get_for_user, skill_run_list_for_user
+from skills.selectors import (
+    conversation_get_for_user,
+    skill_list_for_context,
+    skill_run_get_for_user,
+    skill_run_list_for_user,
+)
 from skills.services import SkillNotFoundError, skill_run_decide, skill_run_start
 from tenants.context import Channel
 from tenants.services import asker_context_build
@@ -70,13 +75,10 @@ def skills_list(request, team: str | None = None):
 @router.post("/runs", response={202: RunOut, **ERRORS}, operation_id="runs_create", summary="Ask a skill")
 def runs_create(request, payload: RunCreateIn):
     """Start a run. It executes in the background: follow it with `GET /runs/{id}` or the run's websocket."""
-    team = request.user.teams.filter(slug=payload.team).first() if payload.team else None
-    if payload.team and team is None:
-        raise SkillNotFoundError(f"You are not in a team with the slug {payload.team!r}.")
-    context = asker_context_build(user=request.user, channel=Channel.API, team=team, extra=payload.context)
+    context = asker_context_build(user=request.user, channel=Channel.API, team_slug=payload.team, extra=payload.context)
     conversation = None
     if payload.conversation_id:
-        conversation = Conversation.objects.filter(pk=payload.conversation_id, user=request.user).first()
+        conversation = conversation_get_for_user(user=request.user, conversation_id=payload.conversation_id)
         if conversation is None:
             raise SkillNotFoundError("No such conversation.")
     run = skill_run_start(context=context, message=payload.message, skill_name=payload.skill, conversation=conversation)

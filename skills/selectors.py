@@ -3,21 +3,36 @@
 A skill someone may not run, or a run that is not theirs, is reported as not found.
 """
 
+import time
+from collections.abc import Iterator
+
 from django.db.models import QuerySet
 from guardian.core import ObjectPermissionChecker
 from guardian.shortcuts import get_objects_for_user
 
-from skills.models import Conversation, Domain, Skill, SkillRun
+from skills.models import Conversation, Domain, Skill, SkillRun, SkillRunEvent
 from tenants.context import AskerContext
 from tenants.models import Membership, User
+
+_LOOK_UP = object()
 
 
 def _role_in_team(*, user: User, team_id: int) -> str | None:
     return Membership.objects.filter(user=user, team_id=team_id).values_list("role", flat=True).first()
 
 
-def skill_may_run(*, context: AskerContext, skill: Skill, checker: ObjectPermissionChecker | None = None) -> bool:
-    """Guardian grants (on the skill or its whole domain, to the person or their teams) and the skill's roles."""
+def skill_may_run(
+    *,
+    context: AskerContext,
+    skill: Skill,
+    checker: ObjectPermissionChecker | None = None,
+    role: object = _LOOK_UP,
+) -> bool:
+    """Guardian grants (on the skill or its whole domain, to the person or their teams) and the skill's roles.
+
+    `checker` and `role` (the asker's role in the team, once looked up) let a caller checking many
+    skills ask the database once.
+    """
     user = context.user
     if not user.is_active or not skill.is_active or skill.current_version_id is None:
         return False
@@ -25,7 +40,11 @@ def skill_may_run(*, context: AskerContext, skill: Skill, checker: ObjectPermiss
     if not (checker.has_perm("run_skill", skill) or checker.has_perm("run_domain", skill.domain)):
         return False
     roles = skill.current_version.config.get("roles") or []
-    return not roles or user.is_superuser or _role_in_team(user=user, team_id=context.team.pk) in roles
+    if not roles or user.is_superuser:
+        return True
+    if role is _LOOK_UP:
+        role = _role_in_team(user=user, team_id=context.team.pk)
+    return role in roles
 
 
 def skill_list_for_context(*, context: AskerContext) -> list[Skill]:
@@ -37,8 +56,12 @@ def skill_list_for_context(*, context: AskerContext) -> list[Skill]:
         by_skill = get_objects_for_user(user, "skills.run_skill", klass=Skill, accept_global_perms=False)
         by_domain = get_objects_for_user(user, "skills.run_domain", klass=Domain, accept_global_perms=False)
         skills = skills.filter(pk__in=by_skill.values("pk")) | skills.filter(domain__in=by_domain)
+    skills = list(skills.distinct())
     checker = ObjectPermissionChecker(user)
-    return [skill for skill in skills.distinct() if skill_may_run(context=context, skill=skill, checker=checker)]
+    checker.prefetch_perms(skills)
+    checker.prefetch_perms(list({skill.domain for skill in skills}))
+    role = _role_in_team(user=user, team_id=context.team.pk)
+    return [skill for skill in skills if skill_may_run(context=context, skill=skill, checker=checker, role=role)]
 
 
 def skill_get_for_context(*, context: AskerContext, name: str) -> Skill | None:
@@ -59,6 +82,30 @@ def skill_run_get_for_user(*, user: User, run_id) -> SkillRun | None:
 
 def skill_run_events_after(*, run: SkillRun, seq: int = 0) -> list:
     return list(run.events.filter(seq__gt=seq).order_by("seq"))
+
+
+def skill_run_follow(
+    *, run: SkillRun, after: int = 0, timeout: float, poll_seconds: float = 0.05
+) -> Iterator[SkillRunEvent | None]:
+    """The run's stored events after `after`, as they are written, for followers without a socket
+    (the terminal, Slack, WhatsApp). Yields None on each idle poll so a caller can do periodic work;
+    ends once the run is finished and every event was yielded; raises TimeoutError after `timeout`."""
+    seq = after
+    deadline = time.monotonic() + timeout
+    while True:
+        events = skill_run_events_after(run=run, seq=seq)
+        for event in events:
+            seq = event.seq
+            yield event
+        if events:
+            continue
+        run.refresh_from_db(fields=["status", "answer", "error", "finished_at"])
+        if run.is_finished and not skill_run_events_after(run=run, seq=seq):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"run {run.id} did not finish within {timeout:.0f} s")
+        yield None
+        time.sleep(poll_seconds)
 
 
 def conversation_list_for_user(*, user: User, limit: int = 30) -> QuerySet[Conversation]:

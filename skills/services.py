@@ -149,19 +149,26 @@ class _Refusal(Exception):
         self.error, self.skill, self.run_id = error, skill, None
 
 
+def _run_fields(*, context: AskerContext, message: str, run_id: uuid.UUID | None) -> dict:
+    """What every run records of who asked, from where, and what."""
+    return {
+        **({"id": run_id} if run_id else {}),
+        "user": context.user,
+        "team": context.team,
+        "tenant": context.tenant,
+        "channel": context.channel,
+        "message": message,
+        "extra": {key: str(value) for key, value in context.extra.items()},
+    }
+
+
 def _refusal_record(*, context: AskerContext, message: str, refusal: _Refusal) -> None:
     """A refused request is a run too: it is recorded, committed, and its id handed back with the error."""
     skill = refusal.skill
     run = SkillRun.objects.create(
-        **({"id": refusal.run_id} if refusal.run_id else {}),
+        **_run_fields(context=context, message=message, run_id=refusal.run_id),
         skill=skill,
         skill_version=skill.current_version if skill else None,
-        user=context.user,
-        team=context.team,
-        tenant=context.tenant,
-        channel=context.channel,
-        message=message,
-        extra={key: str(value) for key, value in context.extra.items()},
         status=RunStatus.REFUSED,
         error=refusal.error.message,
         finished_at=timezone.now(),
@@ -240,16 +247,10 @@ def skill_run_start(
         else:
             Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
         run = SkillRun.objects.create(
-            **({"id": run_id} if run_id else {}),
+            **_run_fields(context=context, message=message, run_id=run_id),
             skill=skill,
             skill_version=version,
             conversation=conversation,
-            user=context.user,
-            team=context.team,
-            tenant=context.tenant,
-            channel=context.channel,
-            message=message,
-            extra={key: str(value) for key, value in context.extra.items()},
             routed=routed,
         )
         transaction.on_commit(lambda: skill_run_execute_task.delay(str(run.id)))

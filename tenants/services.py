@@ -57,9 +57,18 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
 
 
 def asker_context_build(
-    *, user: User, channel: str, team: Team | None = None, extra: Mapping[str, object] | None = None
+    *,
+    user: User,
+    channel: str,
+    team: Team | None = None,
+    team_slug: str | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> AskerContext:
-    """The context a run executes with. A named team must be one the user belongs to."""
+    """The context a run executes with. A named team (object or slug) must be one the user belongs to."""
+    if team_slug:
+        team = user.teams.filter(slug=team_slug, tenant_id=user.tenant_id).first()
+        if team is None:
+            raise NoTeamError(f"{user.username} is not in a team with the slug {team_slug!r}.")
     if team is not None and not user.memberships.filter(team=team, team__tenant_id=user.tenant_id).exists():
         raise NoTeamError(f"{user.username} is not a member of the team {team.name!r}.")
     team = team or team_primary_for_user(user=user)

@@ -18,7 +18,7 @@ from bridges.slack import blocks
 from bridges.slack.config import SlackConfig
 from bridges.slack.services import slack_message_post, slack_message_progress, slack_message_update
 from skills.models import SkillRun
-from skills.selectors import skill_run_events_after
+from skills.selectors import skill_run_follow
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.05
@@ -154,10 +154,11 @@ def slack_run_follow(
     else:
         writer = UpdateWriter(client=client, message=message, interval=config.update_interval)
     seq = message.last_seq
-    deadline = time.monotonic() + config.run_timeout
-    while True:
-        events = skill_run_events_after(run=run, seq=seq)
-        for event in events:
+    try:
+        for event in skill_run_follow(run=run, after=seq, timeout=config.run_timeout, poll_seconds=POLL_SECONDS):
+            if event is None:
+                writer.tick()
+                continue
             seq = event.seq
             if event.type == "run.delta":
                 writer.append(event.data.get("text", ""))
@@ -186,15 +187,12 @@ def slack_run_follow(
                 writer.finish(text=text, footer=_footer(run))
                 slack_message_progress(message=message, seq=seq, run=run)
                 return event.type
-        run.refresh_from_db(fields=["status", "answer", "error", "finished_at"])
-        if run.is_finished and not skill_run_events_after(run=run, seq=seq):
-            text = run.answer or f":warning: {run.error or 'The run ended without an answer.'}"
-            writer.finish(text=text, footer=_footer(run))
-            slack_message_progress(message=message, seq=seq, run=run)
-            return run.status
-        if time.monotonic() > deadline:
-            writer.finish(text="This is taking long; the answer will be in the portal console when it is ready.")
-            slack_message_progress(message=message, seq=seq, run=run)
-            return "timeout"
-        writer.tick()
-        time.sleep(POLL_SECONDS)
+    except TimeoutError:
+        writer.finish(text="This is taking long; the answer will be in the portal console when it is ready.")
+        slack_message_progress(message=message, seq=seq, run=run)
+        return "timeout"
+    # The run finished without a final event (e.g. stopped after a lost worker).
+    text = run.answer or f":warning: {run.error or 'The run ended without an answer.'}"
+    writer.finish(text=text, footer=_footer(run))
+    slack_message_progress(message=message, seq=seq, run=run)
+    return run.status

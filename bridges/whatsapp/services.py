@@ -1,7 +1,6 @@
 """Handling one inbound WhatsApp message: who it is, which run, and the one reply."""
 
 import re
-import time
 from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -12,7 +11,7 @@ from bridges.whatsapp.client import WhatsAppSendError, whatsapp_message_send
 from bridges.whatsapp.config import WhatsAppConfig
 from bridges.whatsapp.models import WhatsAppInbound
 from skills.models import SkillRun
-from skills.selectors import skill_run_events_after, skill_run_get_for_user
+from skills.selectors import skill_run_follow, skill_run_get_for_user
 from skills.services import skill_run_decide, skill_run_event_record, skill_run_start
 from tenants.context import Channel
 from tenants.models import ChannelIdentity
@@ -104,15 +103,13 @@ def _buttons(run: SkillRun, calls: list[dict]) -> dict:
 
 def _follow(run: SkillRun, after: int) -> tuple[str, dict]:
     """Wait for the run to answer, ask for a confirmation or fail; return what happened."""
-    deadline = time.monotonic() + FOLLOW_TIMEOUT_SECONDS
-    seq = after
-    while time.monotonic() < deadline:
-        for event in skill_run_events_after(run=run, seq=seq):
-            seq = event.seq
-            if event.type in ("run.final", "run.confirmation_needed", "run.error"):
+    try:
+        for event in skill_run_follow(run=run, after=after, timeout=FOLLOW_TIMEOUT_SECONDS, poll_seconds=0.1):
+            if event is not None and event.type in ("run.final", "run.confirmation_needed", "run.error"):
                 return event.type, event.data
-        time.sleep(0.1)
-    return "run.error", {"message": "The answer is taking longer than expected; ask again later."}
+    except TimeoutError:
+        return "run.error", {"message": "The answer is taking longer than expected; ask again later."}
+    return "run.error", {"message": run.error or "The run ended without an answer."}
 
 
 def _answer(*, config: WhatsAppConfig, inbound: WhatsAppInbound, run: SkillRun, after: int = 0) -> None:

@@ -45,7 +45,8 @@ def _open_only(ticket: Ticket, verb: str) -> None:
 
 
 @transaction.atomic
-def ticket_escalate(*, context: AskerContext, ticket: Ticket, reason: str) -> Ticket:
+def ticket_escalate(*, context: AskerContext, ticket: Ticket, reason: str) -> tuple[Ticket, User | None]:
+    """Escalate to the team's manager; returns the ticket and the manager notified (None: no manager)."""
     _open_only(ticket, "escalated")
     ticket = _locked(ticket)
     manager = _team_manager(context)
@@ -63,8 +64,7 @@ def ticket_escalate(*, context: AskerContext, ticket: Ticket, reason: str) -> Ti
             text=reason,
             link=ticket_link(ticket),
         )
-    ticket.notified_manager = manager
-    return ticket
+    return ticket, manager
 
 
 @transaction.atomic

@@ -120,10 +120,9 @@ def escalate_ticket(ctx: RunContext[SkillDeps], ticket_number: int, reason: str)
     if ticket is None:
         return _not_found(ticket_number)
     try:
-        ticket = ticket_escalate(context=context, ticket=ticket, reason=reason)
+        ticket, manager = ticket_escalate(context=context, ticket=ticket, reason=reason)
     except TicketStateError as exc:
         return {"error": exc.message}
-    manager = ticket.notified_manager
     return {
         "escalated": _row(ticket, context),
         "notified": str(manager) if manager else "no manager in the team; the ticket is flagged escalated",

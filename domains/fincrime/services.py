@@ -22,7 +22,7 @@ from domains.fincrime.models import (
 )
 from domains.formatting import money
 from tenants.context import AskerContext
-from tenants.models import Membership, Role, Team
+from tenants.models import Membership, Role, Team, User
 from tenants.notifications import person_notify
 
 FINCRIME_TEAM_SLUG = "fincrime"
@@ -92,7 +92,10 @@ def alert_review_start(*, context: AskerContext, alert: Alert) -> Alert:
 
 
 @transaction.atomic
-def disposition_request_close(*, context: AskerContext, alert: Alert, reason: str) -> DispositionRequest:
+def disposition_request_close(
+    *, context: AskerContext, alert: Alert, reason: str
+) -> tuple[DispositionRequest, list[User]]:
+    """Ask for a close; returns the request and the analysts asked to approve it."""
     _open_only(alert)
     if alert.disposition_requests.filter(decision=DispositionRequest.Decision.PENDING).exists():
         raise AlertStateError(f"Alert {alert.number} already waits for a second analyst's approval.")
@@ -109,8 +112,7 @@ def disposition_request_close(*, context: AskerContext, alert: Alert, reason: st
             text=f"{context.user} asks to close it as a false positive: {reason}",
             link=alert_link(alert),
         )
-    request.approvers = [m.user for m in approvers]
-    return request
+    return request, [m.user for m in approvers]
 
 
 @transaction.atomic

@@ -151,13 +151,13 @@ def request_close_false_positive(ctx: RunContext[SkillDeps], alert_number: int, 
     if alert is None:
         return _not_found(alert_number)
     try:
-        request = disposition_request_close(context=context, alert=alert, reason=reason)
+        _, approvers = disposition_request_close(context=context, alert=alert, reason=reason)
     except AlertStateError as exc:
         return {"error": exc.message}
     return {
         "alert": link(f"{alert.number}", alert_link(alert)),
         "status": "Pending approval",
-        "asked_to_approve": ", ".join(str(u) for u in request.approvers) or "nobody else in the team",
+        "asked_to_approve": ", ".join(str(u) for u in approvers) or "nobody else in the team",
     }
 
 

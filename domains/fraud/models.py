@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models.functions import Cast, Ceil, Floor
 from django.urls import reverse
 
+from domains.formatting import money
+
 
 class Feature(models.TextChoices):
     """The transaction features a rule can test; each is a column of `Transaction`."""
@@ -135,7 +137,7 @@ def number_text(value) -> str:
 def quantity_text(feature: str, value, currency: str) -> str:
     """A value of `feature` with its unit: 2,450.00 AED, 1 day, 7."""
     if feature == Feature.AMOUNT:
-        return f"{Decimal(value):,.2f} {currency}"
+        return money(Decimal(value), currency)
     if feature == Feature.DEVICE_AGE_DAYS:
         return f"{number_text(value)} day" + ("" if Decimal(value) == 1 else "s")
     return number_text(value)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import test_database_env
 from tests.skills.conftest import demo, eager_tasks  # noqa: F401 - shared fixtures
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls of the test body are
@@ -65,16 +66,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _database_env() -> dict:
-    from django.db import connection
-
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return {"ASPORA_SQLITE_PATH": s["NAME"]}
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
-    return {"DATABASE_URL": f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"}
-
-
 @pytest.fixture
 def asgi_server(transactional_db, tmp_path_factory):
     """The real ASGI app (HTTP and websockets) in a Daphne process on the test database.
@@ -92,7 +83,7 @@ def asgi_server(transactional_db, tmp_path_factory):
 
     port = _free_port()
     logs = tmp_path_factory.mktemp("asgi")
-    env = {**os.environ, **_database_env(), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **test_database_env(), "PYTHONUNBUFFERED": "1"}
     root = Path(__file__).resolve().parents[2]
     processes = []
     with (logs / "daphne.log").open("w") as out:

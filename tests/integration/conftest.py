@@ -6,18 +6,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from aspora.celery import app as celery_app
+from tests.processes import test_database_env
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _test_database_url() -> str:
-    """The URL of the test database this test process uses, so a worker sees the same rows."""
-    s = connection.settings_dict
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 @pytest.fixture
@@ -30,7 +23,7 @@ def start_worker(transactional_db, tmp_path):
     def start(*, pool: str = "solo", env: dict | None = None, name: str = "worker") -> subprocess.Popen:
         log = tmp_path / f"{name}.log"
         hostname = f"{name}-{os.getpid()}@localhost"
-        environment = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1", **(env or {})}
+        environment = {**os.environ, **test_database_env(), "PYTHONUNBUFFERED": "1", **(env or {})}
         with log.open("w") as out:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "aspora", "worker", f"--pool={pool}", "--concurrency=1",

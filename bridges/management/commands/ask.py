@@ -14,14 +14,13 @@ from django.db import close_old_connections
 
 from aspora.errors import ApplicationError
 from skills.models import RunStatus, SkillRun
-from skills.selectors import skill_run_events_after
+from skills.selectors import skill_run_follow
 from skills.services import skill_run_decide, skill_run_start
 from tenants.context import Channel
 from tenants.models import User
 from tenants.services import asker_context_build
 
 POLL_SECONDS = 0.05
-STOP_EVENTS = {"run.final", "run.error", "run.confirmation_needed"}
 
 
 class Command(BaseCommand):
@@ -43,12 +42,9 @@ class Command(BaseCommand):
         user = User.objects.filter(username=opts["user"], is_active=True).first()
         if user is None:
             raise CommandError(f"No active user named {opts['user']!r}.")
-        team = user.teams.filter(slug=opts["team"]).first() if opts["team"] else None
-        if opts["team"] and team is None:
-            raise CommandError(f"{user.username} is not in a team with the slug {opts['team']!r}.")
         extra = dict(item.split("=", 1) for item in opts["context"] if "=" in item)
         try:
-            context = asker_context_build(user=user, channel=Channel.TERMINAL, team=team, extra=extra)
+            context = asker_context_build(user=user, channel=Channel.TERMINAL, team_slug=opts["team"], extra=extra)
             run = self._start(context=context, message=opts["message"], skill_name=opts["skill"])
         except ApplicationError as exc:
             if opts["json"]:
@@ -59,27 +55,21 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from exc
 
         tool_calls = []
-        seq = 0
-        deadline = time.monotonic() + opts["timeout"]
-        while True:
-            events = skill_run_events_after(run=run, seq=seq)
-            for event in events:
-                seq = event.seq
+        try:
+            for event in skill_run_follow(run=run, timeout=opts["timeout"], poll_seconds=POLL_SECONDS):
+                if event is None:
+                    continue
                 self._show(event, quiet=opts["json"])
                 if event.type == "run.tool_call":
                     tool_calls.append({"name": event.data["name"], "args": event.data["args"]})
                 if event.type == "run.confirmation_needed":
                     approve = self._decide(event.data["calls"], opts)
                     if approve is None:
-                        return self._finish(run, tool_calls, opts)
+                        break
                     skill_run_decide(user=user, run=run, approve=approve)
-            run.refresh_from_db()
-            if run.is_finished and not skill_run_events_after(run=run, seq=seq):
-                return self._finish(run, tool_calls, opts)
-            if time.monotonic() > deadline:
-                self.stderr.write(f"Gave up waiting after {opts['timeout']:.0f} s; the run goes on: {run.id}")
-                return self._finish(run, tool_calls, opts)
-            time.sleep(POLL_SECONDS)
+        except TimeoutError:
+            self.stderr.write(f"Gave up waiting after {opts['timeout']:.0f} s; the run goes on: {run.id}")
+        return self._finish(run, tool_calls, opts)
 
     def _start(self, **kwargs) -> SkillRun:
         """Start the run in a thread so that an in-process execution streams while we print."""
