@@ -13,6 +13,7 @@
   const pending = new Map(); // client id -> bubble element, until the server names the run
   let conversationId = root.dataset.conversation || null;
   let socket = null;
+  const outbox = []; // asks and decisions made while the socket was down, sent on reconnect
   let retry = 0;
 
   const el = (tag, cls, text) => {
@@ -39,6 +40,8 @@
       runs.forEach((run, id) => {
         if (!run.finished) send({ event: "follow", run_id: id, after: run.seq });
       });
+      // Then deliver what the user asked or decided while the socket was down.
+      outbox.splice(0).forEach(send);
     });
     socket.addEventListener("message", (message) => handle(JSON.parse(message.data)));
     socket.addEventListener("close", () => {
@@ -49,6 +52,7 @@
   }
   function send(payload) {
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(payload));
+    else if (payload.event !== "follow") outbox.push(payload); // follows are rebuilt on open
   }
   function setStatus(text, kind) {
     status.textContent = text;

@@ -74,8 +74,9 @@ def test_a_dropped_socket_reconnects_and_keeps_answering(page, asgi_server):
     _sign_in(page, asgi_server, "sarah")
 
     page.evaluate("window.asporaConsole.socket().close()")
+    expect(page.locator("#connection")).to_have_text("reconnecting…")
+    _ask(page, "/ticket-detail show ticket 1042")  # asked while the socket is down
     expect(page.locator("#connection")).to_have_text("connected")
-    _ask(page, "/ticket-detail show ticket 1042")
 
     expect(page.locator(".bubble.assistant").last.locator(".answer-html")).to_contain_text("Rahul Mehta")
 
