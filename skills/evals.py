@@ -7,10 +7,19 @@ Runs execute in-process and change the demo data like any run would: evaluate a 
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aspora.errors import ApplicationError
-from skills.models import RunStatus, Skill, SkillRun
-from skills.services import skill_run_decide, skill_run_start
+from skills.models import Domain, RunStatus, Skill, SkillRun
+from skills.packs import pack_read
+from skills.router import skill_route
+from skills.selectors import skill_list_for_context, skill_may_run
+from skills.services import (
+    skill_run_candidate_start,
+    skill_run_decide,
+    skill_run_start,
+    skill_version_candidate_create,
+)
 from tenants.context import Channel
 from tenants.models import User
 from tenants.services import asker_context_build
@@ -84,4 +93,59 @@ def skill_evals_run(
                 result.run_id = str(run.id)
                 _check(result, run, example)
             report(result)
+    return results
+
+
+def skill_candidate_evaluate(
+    *, pack: Path, skill_name: str, author: User | None = None, note: str = ""
+) -> list[EvalResult]:
+    """Evaluate a skill as it stands in a pack on disk, before it is live.
+
+    The skill is stored as a candidate version (not current), and each example must route to it
+    among what its asker may already run, be permitted to that asker, and pass as an eval run pinned
+    to the candidate. Runs execute here, in-process, with confirmations approved: a pipeline stage
+    must not wait on another worker.
+    """
+    from skills.executor import skill_run_execute  # the executor is heavy: load it when evaluating
+
+    read = pack_read(pack)
+    parsed = next((p for p in read.skills if p.entry.name == skill_name), None)
+    if read.problems or parsed is None or read.config is None:
+        problems = [str(problem) for problem in read.problems] or [f"the pack has no skill named {skill_name!r}"]
+        return [EvalResult(skill=skill_name, ask="(the pack)", user="", problems=problems)]
+    domain = Domain.objects.get(name=read.config.domain.name)
+    version = skill_version_candidate_create(domain=domain, parsed=parsed, author=author, note=note)
+    candidate = version.skill
+    candidate.is_active, candidate.current_version = True, version  # as it will be once deployed
+
+    results = []
+    for example in parsed.config.get("examples", []):
+        username = example.get("as") or parsed.config.get("eval_as") or ""
+        result = EvalResult(skill=skill_name, ask=example["ask"], user=username)
+        results.append(result)
+        user = User.objects.filter(username=username, is_active=True).first()
+        if user is None:
+            result.problems.append(f"no demo user {username!r} to ask as (set `as` or `eval_as`)")
+            continue
+        context = asker_context_build(user=user, channel=Channel.EVAL)
+        if not skill_may_run(context=context, skill=candidate):
+            result.problems.append(f"{username} may not run {skill_name}")
+            continue
+        others = [skill for skill in skill_list_for_context(context=context) if skill.name != skill_name]
+        routed = skill_route(skills=[*others, candidate], message=example["ask"])
+        if routed is not candidate:
+            result.problems.append(f"routes to {routed.name if routed else 'no skill'}, not to {skill_name}")
+            continue
+        run = skill_run_candidate_start(context=context, version=version, message=example["ask"])
+        result.run_id = str(run.id)
+        run = skill_run_execute(run_id=str(run.id))
+        for _ in range(MAX_CONFIRMATIONS):
+            if run.status != RunStatus.AWAITING_CONFIRMATION:
+                break
+            decisions = {call["tool_call_id"]: True for call in run.pending_tool_calls}
+            run = skill_run_execute(run_id=str(run.id), decisions=decisions, note="approved by the eval")
+        run.refresh_from_db()
+        _check(result, run, example)
+    if not results:
+        results.append(EvalResult(skill=skill_name, ask="(examples)", user="", problems=["the skill has no examples"]))
     return results

@@ -77,10 +77,46 @@ def skill_version_create(
     current = skill.current_version
     if current is not None and current.sha256 == parsed.sha256:
         return current
-    number = (skill.versions.aggregate(n=Max("number"))["n"] or 0) + 1
-    version = SkillVersion.objects.create(
+    # A candidate the factory evaluated with exactly this content becomes live as it is.
+    candidate = skill.versions.filter(sha256=parsed.sha256, number__gt=current.number if current else 0).first()
+    if candidate is not None:
+        skill.current_version = candidate
+        skill.is_active = skill.is_active or current is None
+        skill.save(update_fields=["current_version", "is_active", "updated_at"])
+        return candidate
+    version = _version_store(skill=skill, parsed=parsed, source=source, author=author, note=note)
+    skill.current_version = version
+    # A skill first stored as a factory candidate goes live with its first current version.
+    skill.is_active = skill.is_active or current is None
+    skill.save(update_fields=["current_version", "is_active", "updated_at"])
+    return version
+
+
+def skill_version_candidate_create(
+    *, domain: Domain, parsed: ParsedSkill, author: User | None = None, note: str = ""
+) -> SkillVersion:
+    """Store `parsed` as a version that is not live, so it can be evaluated before it deploys.
+
+    A skill that does not exist yet is created inactive: no catalog lists it and no one can run it
+    until a version of it becomes current (`skill_version_create`, which reuses this candidate).
+    """
+    skill, _ = Skill.objects.select_for_update().get_or_create(
+        name=parsed.entry.name, defaults={"domain": domain, "is_active": False}
+    )
+    if skill.domain_id != domain.pk:
+        raise SkillValidationError(
+            [PackProblem(parsed.entry.path, None, "name", f"{skill.name!r} already belongs to domain {skill.domain}")]
+        )
+    existing = skill.versions.filter(sha256=parsed.sha256).order_by("-number").first()
+    if existing is not None:
+        return existing
+    return _version_store(skill=skill, parsed=parsed, source=Source.FACTORY, author=author, note=note)
+
+
+def _version_store(*, skill: Skill, parsed: ParsedSkill, source: str, author: User | None, note: str) -> SkillVersion:
+    return SkillVersion.objects.create(
         skill=skill,
-        number=number,
+        number=(skill.versions.aggregate(n=Max("number"))["n"] or 0) + 1,
         content=parsed.content,
         description=parsed.description,
         instructions=parsed.instructions,
@@ -89,11 +125,22 @@ def skill_version_create(
         sha256=parsed.sha256,
         source=source,
         author=author,
-        note=note,
+        note=note[:240],
     )
-    skill.current_version = version
-    skill.save(update_fields=["current_version", "updated_at"])
-    return version
+
+
+def skill_run_candidate_start(*, context: AskerContext, version: SkillVersion, message: str) -> SkillRun:
+    """Record an evaluation run pinned to a (possibly not yet live) version; the caller executes it."""
+    conversation = Conversation.objects.create(
+        user=context.user, skill_version=version, channel=context.channel, title=message[:200]
+    )
+    return SkillRun.objects.create(
+        **_run_fields(context=context, message=message, run_id=None),
+        skill=version.skill,
+        skill_version=version,
+        conversation=conversation,
+        routed=False,
+    )
 
 
 def skill_parse_edit(*, skill: Skill, content: str, config: Mapping[str, Any]) -> ParsedSkill:
