@@ -249,3 +249,16 @@ ASPORA_FALLBACK_MODEL = env.str("ASPORA_FALLBACK_MODEL", default="")
 # Retries of a model request that failed with a timeout or a 5xx before the run fails.
 ASPORA_MODEL_RETRIES = env.int("ASPORA_MODEL_RETRIES", default=2)
 ASPORA_MODEL_RETRY_BACKOFF = env.float("ASPORA_MODEL_RETRY_BACKOFF", default=1.0)
+
+# Code Factory.
+# Where target repositories, run worktrees and deployed products live.
+ASPORA_FACTORY_DIR = Path(env.str("ASPORA_FACTORY_DIR", default=str(BASE_DIR / "var" / "factory")))
+# How pipeline stages run: Celery tasks (production), a background thread (embedded), or inline (tests).
+ASPORA_FACTORY_DISPATCH = env.str("ASPORA_FACTORY_DISPATCH", default="celery" if PRODUCTION else "thread")
+# Bounds of the review → remediation loop, and of one run's test stage.
+ASPORA_FACTORY_MAX_ITERATIONS = env.int("ASPORA_FACTORY_MAX_ITERATIONS", default=3)
+ASPORA_FACTORY_MAX_SECONDS = env.int("ASPORA_FACTORY_MAX_SECONDS", default=900)
+ASPORA_FACTORY_TEST_TIMEOUT = env.int("ASPORA_FACTORY_TEST_TIMEOUT", default=300)
+# A deployment webhook for real pipelines (signed with the secret), used instead of local products.
+ASPORA_FACTORY_DEPLOY_WEBHOOK = env.str("ASPORA_FACTORY_DEPLOY_WEBHOOK", default="")
+ASPORA_FACTORY_WEBHOOK_SECRET = env.str("ASPORA_FACTORY_WEBHOOK_SECRET", default="")
