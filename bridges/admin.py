@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from bridges.models import SlackEventReceipt, SlackInstallation, SlackLinkToken, SlackMessage
+from bridges.models import ChannelLinkToken, SlackEventReceipt, SlackInstallation, SlackMessage
 
 
 @admin.register(SlackEventReceipt)
@@ -18,11 +18,12 @@ class SlackMessageAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in SlackMessage._meta.fields]
 
 
-@admin.register(SlackLinkToken)
-class SlackLinkTokenAdmin(admin.ModelAdmin):
-    list_display = ["workspace", "external_user_id", "expires_at", "used_at", "used_by"]
+@admin.register(ChannelLinkToken)
+class ChannelLinkTokenAdmin(admin.ModelAdmin):
+    list_display = ["provider", "workspace", "external_user_id", "expires_at", "used_at", "used_by"]
+    list_filter = ["provider"]
     exclude = ["digest"]
-    readonly_fields = ["workspace", "external_user_id", "expires_at", "used_at", "used_by"]
+    readonly_fields = ["provider", "workspace", "external_user_id", "expires_at", "used_at", "used_by"]
 
 
 @admin.register(SlackInstallation)

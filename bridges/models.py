@@ -1,5 +1,6 @@
-"""What the bridges remember. Slack: event receipts, messages it posted, link tokens, installations;
-WhatsApp: inbound message receipts (`bridges/whatsapp/models.py`).
+"""What the bridges remember. Slack: event receipts, messages it posted, installations; WhatsApp:
+inbound message receipts (`bridges/whatsapp/models.py`); both: the link tokens that let a person
+link their Slack account or WhatsApp number to themselves.
 
 No signing secret or app token is ever stored. Link tokens keep only a SHA-256 digest. The one
 place a credential lives in the database is `SlackInstallation.data`, which holds the bot token
@@ -10,6 +11,7 @@ from django.conf import settings
 from django.db import models
 
 from bridges.whatsapp.models import WhatsAppInbound  # noqa: F401 - registered with the bridges app
+from tenants.models import ChannelIdentity
 
 
 class SlackEventReceipt(models.Model):
@@ -68,12 +70,18 @@ class SlackMessage(models.Model):
         return self.key
 
 
-class SlackLinkToken(models.Model):
-    """A single-use, expiring invitation to link a Slack account to a portal user. Only its digest is kept."""
+class ChannelLinkToken(models.Model):
+    """A single-use, expiring invitation to link a Slack account or WhatsApp number to a portal user.
+
+    The token is only good for its own provider's link page; only its SHA-256 digest is kept.
+    """
 
     digest = models.CharField(max_length=64, unique=True, editable=False)
-    workspace = models.CharField(max_length=64)
-    external_user_id = models.CharField(max_length=64)
+    provider = models.CharField(max_length=16, choices=ChannelIdentity.Provider.choices)
+    workspace = models.CharField(
+        max_length=64, help_text="Slack workspace (team) id, or the WhatsApp business phone number id."
+    )
+    external_user_id = models.CharField(max_length=64, help_text="Slack user id, or the WhatsApp number.")
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     used_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -83,7 +91,7 @@ class SlackLinkToken(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.workspace}/{self.external_user_id}"
+        return f"{self.get_provider_display()} {self.workspace}/{self.external_user_id}"
 
 
 class SlackInstallation(models.Model):

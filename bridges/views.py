@@ -1,4 +1,5 @@
-"""HTTP glue of the bridges: Slack's endpoints (through bolt) and the page that links a Slack account."""
+"""HTTP glue of the bridges: Slack's endpoints (through bolt) and the page that links a Slack account or a
+WhatsApp number to the signed-in person."""
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
@@ -8,8 +9,8 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from bridges.services import ChannelLinkError, channel_link_confirm, channel_link_token_check
 from bridges.slack.app import slack_handler
-from bridges.slack.services import SlackLinkError, slack_link_confirm, slack_link_token_check
 
 NOT_CONFIGURED = (
     "The Slack bridge is not configured: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN "
@@ -39,14 +40,15 @@ async def slack_endpoint(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def slack_link(request: HttpRequest, token: str) -> HttpResponse:
-    context = {"section": "", "linked": None, "error": None, "slack": None}
+def channel_link(request: HttpRequest, provider: str, token: str) -> HttpResponse:
+    """GET shows what would be linked and asks to confirm; POST links it to the signed-in person."""
+    context = {"section": "", "provider": provider, "linked": None, "error": None, "invite": None}
     try:
         if request.method == "POST":
-            context["linked"] = slack_link_confirm(raw=token, user=request.user)
+            context["linked"] = channel_link_confirm(provider=provider, raw=token, user=request.user)
         else:
-            context["slack"] = slack_link_token_check(raw=token)
-    except SlackLinkError as exc:
+            context["invite"] = channel_link_token_check(provider=provider, raw=token)
+    except ChannelLinkError as exc:
         context["error"] = exc.message
-        return render(request, "bridges/slack_link.html", context, status=exc.status_code)
-    return render(request, "bridges/slack_link.html", context)
+        return render(request, "bridges/channel_link.html", context, status=exc.status_code)
+    return render(request, "bridges/channel_link.html", context)

@@ -17,13 +17,13 @@ from slack_sdk.webhook import WebhookClient
 
 from aspora.errors import ApplicationError
 from bridges.models import SlackEventReceipt
+from bridges.services import channel_link_token_create, channel_link_url
 from bridges.slack import blocks
 from bridges.slack.client import slack_client_for
 from bridges.slack.config import SlackConfig, slack_config
 from bridges.slack.follow import slack_run_follow
 from bridges.slack.selectors import slack_message_last_for_run
 from bridges.slack.services import (
-    slack_link_token_create,
     slack_message_post,
     slack_receipt_claim,
     slack_receipt_handled,
@@ -39,7 +39,6 @@ from tenants.selectors import channel_identity_resolve
 from tenants.services import asker_context_build
 
 logger = logging.getLogger(__name__)
-LINK_PATH = "/link/slack/{token}/"
 MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 SKILL_NAME = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)+$")
 START_WAIT_SECONDS = 60
@@ -99,10 +98,11 @@ def _in_background(start: Callable[[], SkillRun], record: Callable[[SkillRun], N
 
 
 def _link_offer(*, config: SlackConfig, team_id: str, slack_user: str, say: Callable[[str], None]) -> None:
-    _, raw = slack_link_token_create(
-        workspace=team_id, external_user_id=slack_user, ttl_seconds=config.link_ttl_seconds
+    provider = ChannelIdentity.Provider.SLACK
+    _, raw = channel_link_token_create(
+        provider=provider, workspace=team_id, external_user_id=slack_user, ttl_seconds=config.link_ttl_seconds
     )
-    url = config.public_url + LINK_PATH.format(token=raw)
+    url = channel_link_url(provider=provider, raw=raw, public_url=config.public_url)
     minutes = max(1, config.link_ttl_seconds // 60)
     say(
         ":wave: Hi! I don't know who you are in Aspora yet. "

@@ -1,14 +1,11 @@
-"""Writes of the Slack bridge: event receipts, idempotent posts, link tokens and identity links.
+"""Writes of the Slack bridge: event receipts and idempotent posts (linking: `bridges/services.py`).
 
 - A receipt is claimed before an event is handled; `run` is set as soon as a run exists, so a
   retried delivery never starts a second one, and a failed attempt releases its claim.
 - A message is posted at most once per key: the row is written before the post and its `ts`
   after, so a retried job finds the `ts` and edits the message instead.
-- Link tokens are random, single use and expiring; only their digest is stored.
 """
 
-import hashlib
-import secrets
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -16,16 +13,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 from slack_sdk import WebClient
 
-from aspora.errors import ApplicationError
-from bridges.models import SlackEventReceipt, SlackLinkToken, SlackMessage
+from bridges.models import SlackEventReceipt, SlackMessage
 from skills.models import SkillRun
-from tenants.models import ChannelIdentity, User
 
 CLAIM_LEASE = timedelta(seconds=60)
-
-
-class SlackLinkError(ApplicationError):
-    status_code = 409
 
 
 # --- receipts -------------------------------------------------------------------------------
@@ -104,60 +95,3 @@ def slack_message_progress(*, message: SlackMessage, seq: int, run: SkillRun | N
         fields.append("run")
     message.save(update_fields=fields)
     return message
-
-
-# --- linking --------------------------------------------------------------------------------
-
-
-def _digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
-def slack_link_token_create(*, workspace: str, external_user_id: str, ttl_seconds: int) -> tuple[SlackLinkToken, str]:
-    """A new link invitation and its only plaintext copy (it goes into the Slack message, nowhere else)."""
-    raw = secrets.token_urlsafe(32)
-    token = SlackLinkToken.objects.create(
-        digest=_digest(raw),
-        workspace=workspace,
-        external_user_id=external_user_id,
-        expires_at=timezone.now() + timedelta(seconds=ttl_seconds),
-    )
-    return token, raw
-
-
-def slack_link_token_check(*, raw: str) -> SlackLinkToken:
-    """The token behind a link, or an error that says what to do instead."""
-    token = SlackLinkToken.objects.filter(digest=_digest(raw)).first()
-    if token is None:
-        raise SlackLinkError("This link is not valid. Mention the Aspora bot in Slack to get a new one.")
-    if token.used_at is not None:
-        raise SlackLinkError("This link has already been used. Mention the Aspora bot in Slack to get a new one.")
-    if token.expires_at <= timezone.now():
-        raise SlackLinkError("This link has expired. Mention the Aspora bot in Slack to get a new one.")
-    return token
-
-
-@transaction.atomic
-def slack_link_confirm(*, raw: str, user: User) -> ChannelIdentity:
-    """Link the token's Slack account to `user`; a Slack account speaks for one portal user only."""
-    token = slack_link_token_check(raw=raw)
-    token = SlackLinkToken.objects.select_for_update().get(pk=token.pk)
-    if token.used_at is not None:
-        raise SlackLinkError("This link has already been used. Mention the Aspora bot in Slack to get a new one.")
-    identity = ChannelIdentity.objects.filter(
-        provider=ChannelIdentity.Provider.SLACK, workspace=token.workspace, external_user_id=token.external_user_id
-    ).first()
-    if identity is not None and identity.user_id != user.pk:
-        raise SlackLinkError(
-            "This Slack account is already linked to another portal user. Ask an admin to move it if that is wrong."
-        )
-    if identity is None:
-        identity = ChannelIdentity.objects.create(
-            provider=ChannelIdentity.Provider.SLACK,
-            workspace=token.workspace,
-            external_user_id=token.external_user_id,
-            user=user,
-        )
-    token.used_at, token.used_by = timezone.now(), user
-    token.save(update_fields=["used_at", "used_by"])
-    return identity

@@ -17,6 +17,9 @@ class WhatsAppConfig:
     access_token: str
     phone_number_id: str
     api_url: str
+    # Optional: where link pages are served (ASPORA_PUBLIC_URL) and how long a link lasts.
+    public_url: str = "http://127.0.0.1:8000"
+    link_ttl_seconds: int = 900
 
 
 def whatsapp_config() -> WhatsAppConfig | None:
@@ -25,7 +28,15 @@ def whatsapp_config() -> WhatsAppConfig | None:
     if not all(values):
         return None
     verify_token, app_secret, access_token, phone_number_id, api_url = values
-    return WhatsAppConfig(verify_token, app_secret, access_token, phone_number_id, api_url.rstrip("/"))
+    return WhatsAppConfig(
+        verify_token,
+        app_secret,
+        access_token,
+        phone_number_id,
+        api_url.rstrip("/"),
+        public_url=os.environ.get("ASPORA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+        link_ttl_seconds=int(os.environ.get("WHATSAPP_LINK_TTL_SECONDS", "900")),
+    )
 
 
 def whatsapp_missing() -> list[str]:

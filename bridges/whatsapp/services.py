@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from aspora.errors import ApplicationError
+from bridges.services import channel_link_token_create, channel_link_url
 from bridges.whatsapp.client import WhatsAppSendError, whatsapp_message_send
 from bridges.whatsapp.config import WhatsAppConfig
 from bridges.whatsapp.models import WhatsAppInbound
@@ -122,22 +123,41 @@ def _answer(*, config: WhatsAppConfig, inbound: WhatsAppInbound, run: SkillRun, 
         _reply(config=config, inbound=inbound, run=run, message=_text(f"Sorry, that did not work: {data['message']}"))
 
 
+def _link_offer(*, config: WhatsAppConfig, inbound: WhatsAppInbound) -> None:
+    """Reply to an unlinked number with a one-time link to confirm in the portal, and start no run.
+
+    Outside the 24-hour window no reply may go out, so no token is made either.
+    """
+    if not _inside_window(inbound):
+        inbound.outcome = "outside_window"
+        inbound.save(update_fields=["outcome"])
+        return
+    provider = ChannelIdentity.Provider.WHATSAPP
+    _, raw = channel_link_token_create(
+        provider=provider,
+        workspace=inbound.phone_number_id,
+        external_user_id=inbound.sender,
+        ttl_seconds=config.link_ttl_seconds,
+    )
+    inbound.outcome = "unlinked"
+    inbound.save(update_fields=["outcome"])
+    url = channel_link_url(provider=provider, raw=raw, public_url=config.public_url)
+    minutes = max(1, config.link_ttl_seconds // 60)
+    body = (
+        f"Hello! This number (+{inbound.sender}) is not linked to an Aspora account yet.\n\n"
+        f"To link it to you, open this link, sign in to the portal and confirm. It works once, "
+        f"for the next {minutes} minutes:\n{url}\n\nThen message again."
+    )
+    _reply(config=config, inbound=inbound, message=_text(body))
+
+
 def whatsapp_inbound_handle(*, config: WhatsAppConfig, inbound_id: int, text: str = "", button_id: str = "") -> None:
     inbound = WhatsAppInbound.objects.get(pk=inbound_id)
     user = channel_identity_resolve(
         provider=ChannelIdentity.Provider.WHATSAPP, workspace=inbound.phone_number_id, external_user_id=inbound.sender
     )
     if user is None:
-        inbound.outcome = "unlinked"
-        inbound.save(update_fields=["outcome"])
-        _reply(
-            config=config,
-            inbound=inbound,
-            message=_text(
-                "Hello! This number is not linked to an Aspora account yet. Ask your ops manager to link "
-                f"+{inbound.sender} to you in the portal, then message again."
-            ),
-        )
+        _link_offer(config=config, inbound=inbound)
         return
     try:
         if button_id:

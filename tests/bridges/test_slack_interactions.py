@@ -6,9 +6,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from bridges.models import SlackInstallation, SlackLinkToken, SlackOAuthState
+from bridges.models import ChannelLinkToken, SlackInstallation, SlackOAuthState
+from bridges.services import channel_link_token_create
 from bridges.slack import blocks
-from bridges.slack.services import slack_link_token_create
 from bridges.slack.socket_mode import Command as SlackSocketCommand
 from bridges.slack.stores import DjangoInstallationStore, DjangoOAuthStateStore
 from skills.models import RunStatus, SkillRun
@@ -178,8 +178,8 @@ def test_the_link_flow_links_a_slack_user_once(client, linked, slack_env):
 
 
 def test_an_expired_link_is_refused(client, linked):
-    token, raw = slack_link_token_create(workspace=TEAM_ID, external_user_id="URAJ", ttl_seconds=60)
-    SlackLinkToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    token, raw = channel_link_token_create(provider="slack", workspace=TEAM_ID, external_user_id="URAJ", ttl_seconds=60)
+    ChannelLinkToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     client.force_login(User.objects.get(username="raj"))
 
     response = client.post(f"/link/slack/{raw}/")
@@ -189,8 +189,8 @@ def test_an_expired_link_is_refused(client, linked):
 
 
 def test_a_slack_user_cannot_be_linked_to_two_portal_users(client, linked):
-    _, first = slack_link_token_create(workspace=TEAM_ID, external_user_id="URAJ", ttl_seconds=600)
-    _, second = slack_link_token_create(workspace=TEAM_ID, external_user_id="URAJ", ttl_seconds=600)
+    _, first = channel_link_token_create(provider="slack", workspace=TEAM_ID, external_user_id="URAJ", ttl_seconds=600)
+    _, second = channel_link_token_create(provider="slack", workspace=TEAM_ID, external_user_id="URAJ", ttl_seconds=600)
     client.force_login(User.objects.get(username="raj"))
     assert client.post(f"/link/slack/{first}/").status_code == 200
 
@@ -202,7 +202,9 @@ def test_a_slack_user_cannot_be_linked_to_two_portal_users(client, linked):
 
 
 def test_link_tokens_are_stored_only_as_digests(linked):
-    token, raw = slack_link_token_create(workspace=TEAM_ID, external_user_id="URAJ", ttl_seconds=600)
+    token, raw = channel_link_token_create(
+        provider="slack", workspace=TEAM_ID, external_user_id="URAJ", ttl_seconds=600
+    )
 
     assert raw not in token.digest and len(token.digest) == 64
 
