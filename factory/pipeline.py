@@ -60,9 +60,9 @@ def repo_path(run: FactoryRun) -> Path:
 
 
 def worktree_path(run: FactoryRun) -> Path:
-    # A domain pack's folder must carry the domain's name, so the worktree ends in it.
-    spec = run_spec(run)
-    return workspace() / "worktrees" / str(run.id) / (spec.domain if run.kind == Kind.SKILL else spec.name)
+    # A domain pack's folder must carry the domain's name, so the worktree ends in it
+    # ("pack-ecm" → …/ecm, "product-wealth-portfolio-checker" → …/wealth-portfolio-checker).
+    return workspace() / "worktrees" / str(run.id) / run.target_repo.split("-", 1)[1]
 
 
 def run_spec(run: FactoryRun):
