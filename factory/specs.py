@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from aspora.errors import ApplicationError
 from skills.packs import Example, Limits
 from tenants.models import Role
 
@@ -32,8 +33,10 @@ Identifier = Annotated[str, Field(pattern=IDENTIFIER, max_length=63)]
 FieldType = Literal["text", "integer", "decimal", "money", "ratio", "percent", "currency", "date", "boolean"]
 
 
-class SpecError(ValueError):
+class SpecError(ApplicationError, ValueError):
     """A spec that cannot be read. `problems` name the source, the line and the field of each."""
+
+    status_code = 422
 
     def __init__(self, problems: list["SpecProblem"]):
         self.problems = problems
