@@ -197,7 +197,9 @@ def _gate(run: FactoryRun, stage: FactoryStage) -> None:
     changed = git.changed_paths(tree, run.base_sha, run.head_sha)
     policy, sources = _effective_policy(run, tree)
     decision = risk_tier_for(policy=policy, changed_paths=changed, kind=run.kind)
-    tier = RiskTier.objects.get(name=decision.tier)
+    tier = RiskTier.objects.filter(name=decision.tier).first()
+    if tier is None:
+        raise StageFailed(f"The policy puts the change in tier {decision.tier!r}, which the database does not define.")
     run_update(run=run, tier=tier, tier_rule=decision.rule_id or "", tier_reason=decision.reason)
     stage_finish(
         stage=stage,

@@ -22,6 +22,7 @@ from factory.models import (
     FactoryRun,
     FactoryStage,
     Kind,
+    RiskTier,
     RunStatus,
     StageName,
     StageStatus,
@@ -74,6 +75,32 @@ def user_may_approve(user: User) -> bool:
     return (
         user.is_superuser or user.has_perm("factory.approve_factoryrun") or bool(_roles_in_tenant(user) & APPROVE_ROLES)
     )
+
+
+# --- risk tiers ------------------------------------------------------------------------------
+
+DEFAULT_TIERS = {
+    # name: rank, description, blocking severity, approvals, auto deploy (tests and evals always required)
+    "low": (10, "Docs, copy and isolated additions.", "high", 0, True),
+    "medium": (20, "New skills and products that only read.", "high", 0, True),
+    "high": (30, "Anything that writes, moves money or changes what a team may see.", "medium", 1, False),
+    "critical": (40, "The executor core, the risk gate itself, auth and tenancy.", "low", 2, False),
+}
+
+
+def risk_tiers_default_create() -> None:
+    """The four tiers every installation starts with (migration 0002 made them; this restores any missing)."""
+    for name, (rank, description, severity, approvals, auto) in DEFAULT_TIERS.items():
+        RiskTier.objects.get_or_create(
+            name=name,
+            defaults={
+                "rank": rank,
+                "description": description,
+                "blocking_severity": severity,
+                "required_approvals": approvals,
+                "auto_deploy": auto,
+            },
+        )
 
 
 # --- queueing --------------------------------------------------------------------------------
