@@ -43,12 +43,12 @@ class ModelReview(BaseModel):
     findings: list[ModelFinding]
 
 
-def _setting(name: str, default):
+def factory_setting(name: str, default):
     return getattr(settings, name, None) or os.environ.get(name) or default
 
 
 def factory_model_name() -> str:
-    return _setting("ASPORA_FACTORY_MODEL", "") or settings.ASPORA_MODEL
+    return factory_setting("ASPORA_FACTORY_MODEL", "") or settings.ASPORA_MODEL
 
 
 def factory_model() -> Model | None:
@@ -90,8 +90,8 @@ class LLMReviewer:
 
     def __init__(self, *, model: Model, max_chars: int | None = None, max_tokens: int | None = None):
         self.model = model
-        self.max_chars = max_chars or int(_setting("ASPORA_FACTORY_REVIEW_MAX_CHARS", 60_000))
-        self.max_tokens = max_tokens or int(_setting("ASPORA_FACTORY_REVIEW_MAX_TOKENS", 60_000))
+        self.max_chars = max_chars or int(factory_setting("ASPORA_FACTORY_REVIEW_MAX_CHARS", 60_000))
+        self.max_tokens = max_tokens or int(factory_setting("ASPORA_FACTORY_REVIEW_MAX_TOKENS", 60_000))
         self.usage = RunUsage()
 
     def review(self, *, worktree: Path, paths: list[str]) -> list[ReviewFinding]:
