@@ -246,7 +246,7 @@ def factory_run_approve(*, run: FactoryRun, user: User, sha: str, approve: bool 
     """Approve (or reject) one exact commit of a run that waits for approval."""
     from factory.dispatch import factory_run_dispatch
 
-    run = FactoryRun.objects.select_for_update().select_related("tier").get(pk=run.pk)
+    run = FactoryRun.objects.select_for_update(of=("self",)).select_related("tier").get(pk=run.pk)
     if run.tenant_id != user.tenant_id:
         raise FactoryRunNotFoundError("No such factory run.")
     if not user_may_approve(user):

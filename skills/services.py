@@ -92,6 +92,7 @@ def skill_version_create(
     return version
 
 
+@transaction.atomic
 def skill_version_candidate_create(
     *, domain: Domain, parsed: ParsedSkill, author: User | None = None, note: str = ""
 ) -> SkillVersion:
