@@ -85,3 +85,49 @@ def test_running_the_same_spec_again_changes_nothing_and_says_so(factory_world, 
     assert again.stop_reason == (
         "Generate failed: The generator changed nothing: the target already holds this change."
     )
+
+
+def _queued_without_driving(monkeypatch, django_capture_on_commit_callbacks):
+    from factory import dispatch
+    from tenants.models import User
+
+    monkeypatch.setattr(dispatch, "factory_run_dispatch", lambda run_id: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        return factory_run_queue(requester=User.objects.get(username="paula"), spec_text=SPEC.read_text())
+
+
+def test_a_stage_interrupted_by_a_lost_worker_is_redone_and_the_run_finishes(
+    factory_world, monkeypatch, django_capture_on_commit_callbacks
+):
+    from factory.models import FactoryStage
+    from factory.pipeline import _run_step, factory_run_drive
+
+    run = _queued_without_driving(monkeypatch, django_capture_on_commit_callbacks)
+    _run_step(run, StageName.GENERATE)
+    run.refresh_from_db()
+    # The worker died in the middle of the gate: its stage row was left running.
+    FactoryStage.objects.create(run=run, name=StageName.GATE, status=StageStatus.RUNNING, sha=run.head_sha)
+
+    run = factory_run_drive(run_id=str(run.id))
+
+    assert run.status == RunStatus.DEPLOYED
+    gates = list(run.stages.filter(name=StageName.GATE).values_list("status", "summary"))
+    assert gates[0] == (StageStatus.FAILED, "Interrupted: the worker running it stopped.")
+    assert gates[1][0] == StageStatus.PASSED
+
+
+def test_a_run_interrupted_three_times_fails_with_that_reason(
+    factory_world, monkeypatch, django_capture_on_commit_callbacks
+):
+    from factory.models import FactoryStage
+    from factory.pipeline import _run_step, factory_run_drive
+
+    run = _queued_without_driving(monkeypatch, django_capture_on_commit_callbacks)
+    _run_step(run, StageName.GENERATE)
+    for _ in range(2):
+        FactoryStage.objects.create(run=run, name=StageName.GATE, status=StageStatus.FAILED, summary="Interrupted: x")
+    FactoryStage.objects.create(run=run, name=StageName.GATE, status=StageStatus.RUNNING)
+
+    run = factory_run_drive(run_id=str(run.id))
+
+    assert (run.status, run.stop_reason) == (RunStatus.FAILED, "The run was interrupted 3 times and was stopped.")
