@@ -204,11 +204,23 @@ def _wait_healthy(url: str, process: subprocess.Popen | None = None) -> None:
 def _alive(pid: int | None) -> bool:
     if not pid:
         return False
+    with contextlib.suppress(ChildProcessError):  # our own child: reap it if it exited
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
     try:
         os.kill(pid, 0)
     except OSError:
         return False
-    return True
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310 - our loopback URL
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def _terminate(pid: int | None) -> None:
@@ -221,8 +233,6 @@ def _terminate(pid: int | None) -> None:
     for _ in range(50):
         if not _alive(pid):
             return
-        with contextlib.suppress(ChildProcessError):  # reap our own child so it stops being alive
-            os.waitpid(pid, os.WNOHANG)
         time.sleep(0.1)
     os.killpg(pid, signal.SIGKILL)
 
@@ -255,10 +265,10 @@ def deployment_restart(*, deployment: Deployment) -> Deployment:
 
 
 def products_supervise() -> int:
-    """Restart live products whose process died; returns how many were restarted."""
+    """Restart live products whose process died or stopped answering; returns how many were restarted."""
     restarted = 0
     for deployment in Deployment.objects.filter(deployer="product", status=DeploymentStatus.LIVE):
-        if not _alive(deployment.pid):
+        if not (_alive(deployment.pid) and _healthy(deployment.url)):
             deployment_restart(deployment=deployment)
             restarted += 1
     return restarted
