@@ -10,8 +10,10 @@
   is declared or converted as a float; sums and rounding of money must be exact (Decimal, or
   integer minor units).
 
-Test code is exempt from the secret rule (fake tokens are the point there). A file that does not
-parse is left to ruff, which reports the syntax error.
+Test code is exempt from the secret rule (fake tokens are the point there). A reviewed exception
+is marked on its line: `# aspora: allow aspora-float-money - why`; the secret rule also honours the
+ruff/bandit marks for hard-coded passwords (`# noqa: S105`, `S106`, `S107`, `# nosec`). A file that
+does not parse is left to ruff, which reports the syntax error.
 """
 
 import ast
@@ -24,6 +26,8 @@ from factory.reviewers.base import ReviewFinding, findings_sorted, is_test_path,
 IDENTITY_ARGS = {"user", "user_id", "username", "team", "team_id", "tenant", "tenant_id"}
 TOOL_DECORATORS = {"tool", "tool_plain"}
 SECRET_NAME = re.compile(r"(?:^|_)(?:api_?key|key|token|secret|password|passwd|pwd|private_key)$", re.IGNORECASE)
+ALLOW = re.compile(r"#.*\baspora:\s*allow\s+(?P<rules>[a-z0-9-]+(?:[\s,]+[a-z0-9-]+)*)")
+SECRET_MARKS = re.compile(r"#.*(?:\bnosec\b|\bnoqa(?::[^#]*\bS10[567]\b|\s*$|\s+-))")
 SECRET_PREFIXES = ("sk-", "sk_", "xox", "ghp_", "gho_", "github_pat_", "AKIA", "AIza", "-----BEGIN", "glpat-")
 MONEY_WORDS = {
     "amount",
@@ -163,6 +167,14 @@ class _Visitor(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+def _allowed(lines: list[str], line: int, rule: str) -> bool:
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    marked = ALLOW.search(text)
+    if marked and rule in re.split(r"[\s,]+", marked["rules"]):
+        return True
+    return rule == "aspora-secret-literal" and SECRET_MARKS.search(text) is not None
+
+
 def rules_check(*, source: str, path: str, reviewer: str = "aspora-rules") -> list[ReviewFinding]:
     """The project rules' findings in one file's source (empty when it does not parse)."""
     try:
@@ -171,9 +183,11 @@ def rules_check(*, source: str, path: str, reviewer: str = "aspora-rules") -> li
         return []
     visitor = _Visitor(path)
     visitor.visit(tree)
+    lines = source.splitlines()
     return [
         ReviewFinding(reviewer=reviewer, rule_id=rule, severity=severity, path=path, line=line, message=message)
         for rule, severity, line, message in visitor.found
+        if not _allowed(lines, line, rule)
     ]
 
 

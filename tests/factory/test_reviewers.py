@@ -659,3 +659,40 @@ def test_greptile_joins_the_reviewers_when_its_key_is_set(monkeypatch, settings,
 
     assert [r.name for r in reviewers] == ["ruff", "bandit", "aspora-rules", "greptile"]
     assert _keyed(findings) == [("greptile", "float-money", "high", "app/fees.py", 5)]
+
+
+def test_reviewed_exceptions_are_marked_on_their_line(tmp_path):
+    source = (
+        'BENCH_SECRET = "benchbench00benchbench"  # noqa: S105 - a fixture, not a credential\n'
+        'SIGNING_SECRET = "benchbench00benchbench"  # noqa: E501\n'
+        "def show(amount: float) -> str:  # aspora: allow aspora-float-money - display only\n"
+        '    return f"{amount:.2f}"\n'
+        "def charge(price: float) -> None:  # aspora: allow aspora-secret-literal\n"
+        "    pass\n"
+    )
+    tree = _tree(tmp_path, {"app/bench.py": source})
+
+    findings = ProjectRulesReviewer().review(worktree=tree, paths=["app/bench.py"])
+
+    assert _keyed(findings) == [
+        ("aspora-rules", "aspora-secret-literal", "high", "app/bench.py", 2),
+        ("aspora-rules", "aspora-float-money", "medium", "app/bench.py", 5),
+    ]
+
+
+def test_a_mark_safe_reviewed_for_ruff_is_reviewed_for_bandit_too(tmp_path):
+    source = (
+        "from django.utils.safestring import mark_safe\n\n\n"
+        "def cell(html):\n"
+        "    return mark_safe(html)  # noqa: S308 - sanitised upstream\n\n\n"
+        "def raw(html):\n"
+        "    return mark_safe(html)\n"
+    )
+    tree = _tree(tmp_path, {"app/cells.py": source})
+
+    findings = BanditReviewer().review(worktree=tree, paths=["app/cells.py"])
+
+    assert _keyed(findings) == [
+        ("bandit", "B308", "medium", "app/cells.py", 9),
+        ("bandit", "B703", "medium", "app/cells.py", 9),
+    ]
