@@ -1,11 +1,20 @@
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
 from factory.generators import SpecIncomplete, generate
 from factory.generators.skill import config_with_entry
+from factory.policy import risk_policy_parse, risk_tier_for
 from factory.specs import spec_parse
 from skills.evals import skill_candidate_evaluate
 from skills.packs import pack_read
@@ -132,3 +141,339 @@ def test_the_generated_skill_passes_its_evals_on_the_offline_model(demo, tmp_pat
         ("which escalations have gone stale?", "omar", []),
         ("escalated tickets still waiting on me", "omar", []),
     ]
+
+
+# --- products ----------------------------------------------------------------------------------
+
+RUFF = Path(sys.executable).parent / "ruff"
+
+
+def _product_env(**extra: str) -> dict[str, str]:
+    """The environment a generated product runs in: none of Aspora's own database or Django settings."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "PYTHONPATH")}
+    return {**env, **extra}
+
+
+def _wealth_spec(**changes):
+    text = (SPECS / "wealth-portfolio-checker.md").read_text()
+    for old, new in changes.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    return spec_parse(text, source="wealth-portfolio-checker.md")
+
+
+@pytest.fixture(scope="module")
+def wealth(tmp_path_factory) -> Path:
+    worktree = tmp_path_factory.mktemp("wealth")
+    generate(_wealth_spec(), worktree=worktree)
+    return worktree
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_product_is_laid_out_with_its_blocks_and_a_risk_policy(tmp_path):
+    generation = generate(_wealth_spec(), worktree=tmp_path)
+
+    assert sorted(generation.files) == [
+        ".aspora/risk-policy.json",
+        ".gitignore",
+        "README.md",
+        "app/__init__.py",
+        "app/blocks/__init__.py",
+        "app/blocks/fx.py",
+        "app/blocks/kelly.py",
+        "app/blocks/numbers.py",
+        "app/blocks/pnl.py",
+        "app/main.py",
+        "app/routers/__init__.py",
+        "app/routers/portfolio.py",
+        "app/schemas.py",
+        "app/seed.py",
+        "app/services.py",
+        "app/store.py",
+        "pyproject.toml",
+        "requirements.txt",
+        "tests/__init__.py",
+        "tests/conftest.py",
+        "tests/test_health.py",
+        "tests/test_portfolio.py",
+    ]
+    assert generation.summary == (
+        "Wealth Portfolio Checker: 1 endpoint, 5 rules on the blocks fx.convert, pnl.position, kelly.sizing, "
+        "pnl.portfolio, fx.rates, 4 examples as tests."
+    )
+    assert (tmp_path / "app/blocks/kelly.py").read_text() == (ROOT / "factory/blocks/kelly.py").read_text()
+    policy = risk_policy_parse((tmp_path / ".aspora/risk-policy.json").read_text(), source="risk-policy.json")
+    decision = risk_tier_for(policy=policy, changed_paths=["app/blocks/fx.py", "README.md"], kind="product")
+    assert (decision.tier, decision.rule_id) == ("high", "money-logic")
+    assert risk_tier_for(policy=policy, changed_paths=["README.md"], kind="product").tier == "low"
+    assert risk_tier_for(policy=policy, changed_paths=["app/store.py"], kind="product").tier == "medium"
+
+
+def test_the_product_pins_what_it_runs_on_as_aspora_does(wealth):
+    pins = {line for line in (wealth / "requirements.txt").read_text().splitlines() if "==" in line}
+    aspora = {
+        line.strip()
+        for name in ("requirements.txt", "requirements-dev.txt")
+        for line in (ROOT / name).read_text().splitlines()
+        if "==" in line
+    }
+
+    assert sorted(pins) == [
+        "fastapi==0.165.0",
+        "httpx==0.28.1",
+        "psycopg[binary]==3.3.9",
+        "pydantic==2.14.4",
+        "pytest==9.2.0",
+        "uvicorn==0.54.0",
+    ]
+    assert pins - aspora <= {"pydantic==2.14.4", "psycopg[binary]==3.3.9"}
+    assert "psycopg[binary,pool]==3.3.9" in aspora
+    assert version("pydantic") == "2.14.4"
+
+
+def test_the_products_own_tests_pass(wealth):
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=wealth,
+        env=_product_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.strip().splitlines()[-1].startswith("9 passed")
+
+
+def test_the_product_passes_ruff_with_the_repos_rules(wealth):
+    checks = [
+        [RUFF, "check", "--no-cache", "."],
+        [RUFF, "format", "--check", "--no-cache", "."],
+        [RUFF, "check", "--no-cache", "--config", ROOT / "pyproject.toml", "."],
+        [RUFF, "format", "--check", "--no-cache", "--config", ROOT / "pyproject.toml", "."],
+    ]
+
+    for command in checks:
+        run = subprocess.run(command, cwd=wealth, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stdout + run.stderr
+    aspora_lint = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]
+    product_lint = tomllib.loads((wealth / "pyproject.toml").read_text())["tool"]["ruff"]
+    assert product_lint["line-length"] == aspora_lint["line-length"]
+    assert product_lint["lint"]["select"] == aspora_lint["lint"]["select"]
+    assert product_lint["lint"]["ignore"] == aspora_lint["lint"]["ignore"]
+
+
+def test_the_product_served_by_uvicorn_answers_in_aed(wealth, tmp_path):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=wealth,
+        env=_product_env(DATABASE_URL=f"sqlite:///{tmp_path}/served.db"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, server.stderr.read().decode()
+            assert time.monotonic() < deadline, "the product did not answer /healthz within 30 s"
+            time.sleep(0.2)
+
+        body = httpx.get(f"{base}/portfolio/karim", params={"currency": "AED"}, timeout=5).json()
+        missing = httpx.get(f"{base}/portfolio/nobody", timeout=5)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    holdings = {h["symbol"]: h for h in body["holdings"]}
+    assert body["currency"] == "AED"
+    assert body["rates_as_of"] == "2025-01-31"
+    assert list(holdings) == ["AAPL", "EMAAR", "TCS"]
+    # AAPL: 20 at 150 USD, now 230 USD, 400 USD realized; 1 USD = 3.6725 AED.
+    assert [holdings["AAPL"][k] for k in ("cost_basis", "market_value", "unrealized_pnl", "realized_pnl")] == [
+        "11017.50",
+        "16893.50",
+        "5876.00",
+        "1469.00",
+    ]
+    # TCS: 10 at 3464 INR (40 USD), now 4330 INR (50 USD).
+    assert (holdings["TCS"]["cost_basis"], holdings["TCS"]["market_value"]) == ("1469.00", "1836.25")
+    assert (holdings["EMAAR"]["unrealized_pnl"], holdings["EMAAR"]["total_pnl"]) == ("750.00", "630.00")
+    assert (body["portfolio_market_value"], body["portfolio_pnl"]) == ("27979.75", "8342.25")
+    # Half Kelly: EMAAR (0.55 - 0.45 / 1.5) / 2 = 0.125 of 27979.75.
+    assert (holdings["EMAAR"]["kelly_fraction"], holdings["EMAAR"]["suggested_position"]) == ("0.1250", "3497.47")
+    assert (holdings["TCS"]["kelly_fraction"], holdings["TCS"]["suggested_position"]) == ("0.0000", "0.00")
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "No holding with user_id 'nobody'."}
+
+
+def _incomplete(spec) -> list[str]:
+    with pytest.raises(SpecIncomplete) as caught:
+        generate(spec, worktree=Path("/nonexistent/never-written"))
+    return caught.value.missing
+
+
+def test_a_rule_naming_an_unknown_block_stops_generation():
+    missing = _incomplete(_wealth_spec(**{"block: kelly.sizing": "block: kelly.optimal_f"}))
+
+    assert missing[0] == (
+        "Rule kelly-sizing names the block 'kelly.optimal_f', which does not exist; the blocks are pnl.position, "
+        "pnl.portfolio, kelly.sizing, fx.convert, fx.rates."
+    )
+    # What the missing rule would have given cannot be answered either, and each gap is named.
+    assert "the response field 'kelly_fraction' cannot be derived" in missing[1]
+
+
+def test_a_response_field_that_nothing_derives_stops_generation():
+    spec = _wealth_spec(**{"payoff_odds, kelly_fraction, suggested_position]": "payoff_odds, kelly_fraction, "
+                           "suggested_position, sharpe_ratio]"})  # fmt: skip
+
+    assert _incomplete(spec) == [
+        "GET /portfolio/{user_id}: the response field 'sharpe_ratio' cannot be derived: it is not among the fields "
+        "of holding, the outputs of this endpoint's rules or a sum of them."
+    ]
+
+
+def test_a_rule_with_a_missing_input_or_an_unchecked_result_stops_generation():
+    spec = _wealth_spec(**{"inputs: {probability: win_probability, odds: payoff_odds,": "inputs: {probability: "
+                           "win_probability,"})  # fmt: skip
+
+    assert _incomplete(spec)[0] == (
+        "Rule kelly-sizing: the block kelly.sizing needs the input 'odds' (net odds: gain per 1 staked on a win, "
+        "greater than 0)."
+    )
+    unchecked = _wealth_spec(
+        **{
+            "      holdings[symbol=TCS].kelly_fraction: 0.0000     # no edge": "      # no edge",
+            "      holdings[symbol=EMAAR].kelly_fraction: 0.1250": "      #",
+            "      holdings[symbol=EMAAR].suggested_position: 3497.47": "      #",
+            "      holdings[symbol=AAPL].kelly_fraction: 0.1333": "      #",
+            "      holdings[symbol=AAPL].suggested_position: 3730.63": "      #",
+            "      holdings[symbol=TCS].suggested_position: 0.00": "      #",
+            "      holdings[symbol=INFY].kelly_fraction: 0.0000": "      #",
+        }
+    )
+    assert _incomplete(unchecked) == [
+        "Rule kelly-sizing is not checked by any example: add an example for GET /portfolio/{user_id} that expects "
+        "one of its results (kelly_fraction, suggested_position), computed by hand."
+    ]
+
+
+def test_examples_must_be_written_as_the_answer_shows_them():
+    spec = _wealth_spec(**{"holdings[symbol=AAPL].avg_cost: 550.88": "holdings[symbol=AAPL].avg_cost: 550.875"})
+
+    assert _incomplete(spec) == [
+        "Example 1 (GET /portfolio/karim?currency=AED): holdings[symbol=AAPL].avg_cost expects 550.875, but a money "
+        "is shown as 550.88: write it that way."
+    ]
+
+
+def test_currencies_the_blocks_cannot_convert_stop_generation():
+    spec = _wealth_spec(**{"name: Apple, trade_currency: USD": "name: Apple, trade_currency: GBP"})
+
+    assert _incomplete(spec) == [
+        "Seed row 4 of holding has trade_currency 'GBP', which the fx blocks cannot convert (they know INR, USD, AED)."
+    ]
+
+
+def test_writing_endpoints_are_left_to_the_coding_agent():
+    spec = _wealth_spec(**{"  - method: GET\n    path: /portfolio/{user_id}": "  - method: POST\n    path: "
+                           "/portfolio/{user_id}", "GET /portfolio/": "POST /portfolio/"})  # fmt: skip
+
+    assert _incomplete(spec) == [
+        "POST /portfolio/{user_id}: the offline generator writes read-only GET endpoints; a POST needs the LLM coding "
+        "agent or a spec that only reads."
+    ]
+
+
+LEDGER = """\
+---
+kind: product
+name: fx-ledger
+title: FX ledger
+data:
+  entry:
+    key: [entry_id]
+    fields:
+      entry_id: integer
+      booked: date
+      amount: money
+      amount_currency: currency
+      settled: boolean
+    seed:
+      - {entry_id: 1, booked: 2024-06-01, amount: 5000, amount_currency: INR, settled: true}
+      - {entry_id: 2, booked: 2024-06-02, amount: 60, amount_currency: USD, settled: false}
+rules:
+  - id: in-target
+    block: fx.convert
+    each: entry
+    inputs:
+      source: amount_currency
+      target: currency
+      rates: {literal: {as_of: 2024-06-30, base: INR, rates: {INR: 1, USD: "0.012", AED: "0.044"}}}
+    apply_to: [amount]
+  - id: stake
+    block: kelly.sizing
+    inputs: {probability: 0.6, odds: 1, capital: capital}
+    outputs: {fraction: stake_fraction, position: stake}
+endpoints:
+  - method: GET
+    path: /entries/{entry_id}
+    summary: One ledger entry in the currency asked for.
+    entity: entry
+    query: {currency: {type: currency, default: USD}}
+    rules: [in-target]
+    response:
+      fields: [entry_id, currency, {total: sum(amount)}]
+      items: {name: lines, fields: [booked, amount, settled]}
+  - method: GET
+    path: /stake
+    summary: A full-Kelly stake at even odds and a 60 % win rate.
+    query: {capital: {type: decimal}}
+    rules: [stake]
+    response:
+      fields: [capital, stake_fraction, stake]
+examples:
+  - request: GET /entries/1?currency=AED
+    expect:
+      lines[0].amount: 220.00
+      total: 220.00
+      lines[0].booked: 2024-06-01
+      lines[0].settled: true
+  - request: GET /stake?capital=1000
+    expect: {stake_fraction: 0.2000, stake: 200.00}
+---
+A ledger with an integer key, its own dated rates table and an endpoint that stores nothing.
+"""
+
+
+def test_a_second_product_shape_generates_and_passes_its_tests(tmp_path):
+    generation = generate(spec_parse(LEDGER, source="ledger.md"), worktree=tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        env=_product_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lint = subprocess.run([RUFF, "check", "--no-cache", "."], cwd=tmp_path, capture_output=True, text=True)
+    form = subprocess.run([RUFF, "format", "--check", "--no-cache", "."], cwd=tmp_path, capture_output=True, text=True)
+
+    assert "app/routers/entries.py" in generation.files and "app/routers/stake.py" in generation.files
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.strip().splitlines()[-1].startswith("8 passed")
+    assert (lint.returncode, form.returncode) == (0, 0), lint.stdout + form.stdout
+    services = (tmp_path / "app/services.py").read_text()
+    assert "IN_TARGET_RATES = fx.RatesTable(\n    as_of=date(2024, 6, 30)," in services

@@ -187,3 +187,21 @@ def test_the_frontmatter_itself_is_checked():
     assert _problems("---\nkind: skill\ninstruction: hi\n---\nbody\n", source="a.md") == [
         "a.md:3: instruction: comes from the markdown body, not the frontmatter"
     ]
+
+
+def test_the_demo_specs_parse_and_the_format_doc_lists_every_block():
+    from pathlib import Path
+
+    from factory.blocks import catalog_markdown
+
+    folder = Path(__file__).resolve().parents[2] / "factory" / "specs"
+    wealth = spec_parse((folder / "wealth-portfolio-checker.md").read_text(), source="wealth-portfolio-checker.md")
+    skill = spec_parse((folder / "ecm-stale-escalations.md").read_text(), source="ecm-stale-escalations.md")
+
+    assert (wealth.name, [e.path for e in wealth.endpoints], len(wealth.data["holding"].seed)) == (
+        "wealth-portfolio-checker",
+        ["/portfolio/{user_id}"],
+        6,
+    )
+    assert (skill.domain, skill.tools) == ("ecm", ["team_queue"])
+    assert catalog_markdown() in (folder / "README.md").read_text()
