@@ -288,6 +288,7 @@ def test_merging_a_repo_policy_only_adds_rules_and_never_lowers_the_default():
         ("factory/policy.py", "critical", "risk-gate"),
         ("factory/reviewers/static.py", "critical", "risk-gate"),
         ("factory/services.py", "critical", "risk-gate"),
+        ("factory/admin.py", "critical", "risk-gate"),
         (".aspora/risk-policy.json", "critical", "risk-gate"),
         ("tenants/models.py", "critical", "auth-tenancy"),
         ("aspora/settings.py", "critical", "auth-tenancy"),
