@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from decimal import Decimal
 from importlib.metadata import version
 from pathlib import Path
 
@@ -477,3 +478,35 @@ def test_a_second_product_shape_generates_and_passes_its_tests(tmp_path):
     assert (lint.returncode, form.returncode) == (0, 0), lint.stdout + form.stdout
     services = (tmp_path / "app/services.py").read_text()
     assert "IN_TARGET_RATES = fx.RatesTable(\n    as_of=date(2024, 6, 30)," in services
+
+
+@pytest.mark.services
+def test_the_products_own_tests_pass_on_postgresql(wealth, settings):
+    """The product's store on PostgreSQL, in a database of its own that the test creates and drops."""
+    import psycopg
+
+    server = settings.DATABASES["default"]
+    auth = server["USER"] + (f":{server['PASSWORD']}" if server["PASSWORD"] else "")
+    base = f"postgres://{auth}@{server['HOST'] or '127.0.0.1'}:{server['PORT'] or 5432}"
+    name = f"factory_product_{os.getpid()}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+            cwd=wealth,
+            env=_product_env(TEST_DATABASE_URL=f"{base}/{name}"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        with psycopg.connect(f"{base}/{name}") as product_db:
+            stored = product_db.execute('SELECT count(*), sum("avg_cost") FROM "holding"').fetchone()
+    finally:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.strip().splitlines()[-1].startswith("9 passed")
+    assert stored == (6, Decimal("7822.50"))  # 1500 + 300 + 2400 + 150 + 8.50 + 3464, exactly
