@@ -226,15 +226,14 @@ def _effective_policy(run: FactoryRun, tree: Path):
 
     policy, sources = risk_policy_from_db(), ["database"]
     for label, ref in (("main", run.base_sha), ("this change", run.head_sha)):
-        text = git.git("show", f"{ref}:.aspora/risk-policy.json", cwd=tree, check=False)
-        if text:
-            try:
-                policy = risk_policy_merge(
-                    policy, risk_policy_parse(text, source=f".aspora/risk-policy.json ({label})")
-                )
-            except ValueError as exc:
-                raise StageFailed(str(exc)) from exc
-            sources.append(f".aspora/risk-policy.json on {label}")
+        if not git.exists_at(tree, ref, POLICY_FILE):
+            continue
+        text = git.blob(tree, ref, POLICY_FILE).decode("utf-8", errors="replace")
+        try:
+            policy = risk_policy_merge(policy, risk_policy_parse(text, source=f"{POLICY_FILE} on {label}"))
+        except ValueError as exc:  # RiskPolicyError names the file and the field
+            raise StageFailed(str(exc)) from exc
+        sources.append(f"{POLICY_FILE} on {label}")
     return policy, sources
 
 
