@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from celery.signals import worker_init
 from django.utils import timezone
 
 from skills.models import RunStatus, SkillRun
@@ -11,7 +12,16 @@ logger = logging.getLogger(__name__)
 MAX_DELIVERIES = 3
 
 
-@shared_task(name="skills.skill_run_execute", acks_late=True, reject_on_worker_lost=True)
+@worker_init.connect
+def _executor_preload(**kwargs) -> None:
+    """Import the executor (pydantic-ai: ~1 s) once in the worker's parent, before it forks, not in
+    each child's first run."""
+    import skills.executor  # noqa: F401
+
+
+# Nobody waits for a run's task result (the run's own record and events are its result): storing
+# one cost a Redis write in the worker and a result subscription in every process that queued it.
+@shared_task(name="skills.skill_run_execute", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def skill_run_execute_task(run_id: str, decisions: dict | None = None, note: str = "") -> str | None:
     from skills.executor import skill_run_execute
 
