@@ -3,6 +3,8 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aspora.settings")
 
@@ -11,3 +13,13 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # The bridges keep their tasks per front door.
 app.autodiscover_tasks(["bridges.slack", "bridges.whatsapp"])
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _connections_release(sender=None, **kwargs) -> None:
+    """Around each task, what Django does around each request: hand back (to the connection pool)
+    connections that are past their age or broken. Celery's own clean-up would close the whole
+    pool instead, so production settings set `CELERY_DB_REUSE_MAX` to keep it (see settings)."""
+    if not getattr(getattr(sender, "request", None), "is_eager", False):
+        close_old_connections()

@@ -115,6 +115,9 @@ if PRODUCTION:
     # Under ASGI every request may run on a different thread: no persistent connections, but a
     # psycopg 3 pool, so a request, a consumer call or a tool does not pay for a new backend.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A pooled connection is checked when it is handed out, so one PostgreSQL closed (a restart, an
+    # idle timeout) is replaced rather than failing the request or the run that got it.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=1),
         "max_size": env.int("DATABASE_POOL_MAX", default=10),
@@ -204,6 +207,11 @@ CELERY_RESULT_EXPIRES = 3600
 # A task not acknowledged within this window is redelivered: sized above the longest run.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes every connection around each task and, in a prefork child, the whole
+# connection pool with them (celery/celery#10554): every run paid for a new PostgreSQL backend.
+# With a reuse count it leaves the pool alone and only recycles it every this many tasks, while
+# aspora/celery.py hands connections back to the pool around each task, as Django does per request.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
