@@ -3,12 +3,20 @@
 Services and tasks broadcast through `broadcast()` (or `abroadcast()` inside an event loop);
 nothing else calls `group_send`. Group names are built here from ids only
 (`[A-Za-z0-9._-]`, under 100 characters), never from free text.
+
+A sync caller inside an ASGI server's `sync_to_async` thread sends on the server's own loop (as
+`async_to_sync` does). Any other sync caller (a Celery worker, a command, a tool's thread) sends on
+the process's long-lived loop (`aspora.eventloop`), so its Redis connections are reused instead
+of a thread, a loop and a connection being made for every event.
 """
 
+import os
 import re
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
+
+from aspora import eventloop
 
 _GROUP_NAME = re.compile(r"^[A-Za-z0-9._-]{1,99}$")
 
@@ -32,8 +40,25 @@ def _message(event_type: str, payload: dict) -> dict:
     return {"type": event_type.replace(".", "_"), "event": event_type, **payload}
 
 
+def _in_server_thread() -> bool:
+    """Whether this thread runs an ASGI server's `sync_to_async` call (asgiref records its loop)."""
+    local = SyncToAsync.threadlocal
+    server_loop = getattr(local, "main_event_loop", None)
+    return (
+        server_loop is not None
+        and getattr(local, "main_event_loop_pid", None) == os.getpid()
+        and server_loop.is_running()
+    )
+
+
 def broadcast(*, group: str, event_type: str, payload: dict) -> None:
-    async_to_sync(get_channel_layer().group_send)(_checked(group), _message(event_type, payload))
+    group, message = _checked(group), _message(event_type, payload)
+    send = get_channel_layer().group_send
+    if _in_server_thread():
+        # The in-memory layer (embedded default) only wakes listeners from the server's own loop.
+        async_to_sync(send)(group, message)
+    else:
+        eventloop.run(send(group, message))
 
 
 async def abroadcast(*, group: str, event_type: str, payload: dict) -> None:

@@ -5,14 +5,14 @@ Invariants:
   marked `confirm` pause the run (deferred tools) until the asker decides.
 - The asker's identity reaches tools only through `SkillDeps`, built here from the run's record,
   never from anything a model produced.
-- The agent streams in its own event loop thread; this module consumes the events in the calling
-  (Celery task) thread, where every database write and broadcast happens, in sequence order.
+- The agent streams on the process's long-lived event loop (`aspora.eventloop`); this module
+  consumes the events in the calling (Celery task) thread, where every database write and
+  broadcast happens, in sequence order.
 - Text deltas are coalesced (at most one event per `DELTA_FLUSH_SECONDS`) so a fast model does
   not become thousands of rows.
 - A run always ends `succeeded`, `failed` or `awaiting_confirmation`, with timings, usage and cost.
 """
 
-import asyncio
 import json
 import logging
 import os
@@ -51,6 +51,7 @@ from pydantic_ai.messages import ModelRequest, RetryPromptPart, UserPromptPart
 from pydantic_ai.models import Model
 from pydantic_ai.models.fallback import FallbackModel
 
+from aspora import eventloop
 from aspora.text import markdown_to_safe_html
 from skills.deps import SkillDeps
 from skills.models import RunStatus, SkillRun, SkillVersion
@@ -206,8 +207,11 @@ class _ClosingExecutor(ThreadPoolExecutor):
 _tool_executor = _ClosingExecutor(max_workers=8, thread_name_prefix="aspora-tool")
 
 
-def _events_in_thread(start: Callable[[], Any]) -> Iterator[Any]:
-    """Iterate an async event stream that runs in its own loop thread, from this sync thread."""
+def _events_on_loop(start: Callable[[], Any]) -> Iterator[Any]:
+    """Iterate an async event stream that runs on the process's event loop, from this sync thread.
+
+    One loop per process instead of a new thread and loop per run; the agent stops when this
+    iterator is closed early (an error while recording an event)."""
     items: queue.Queue = queue.Queue()
     done = object()
 
@@ -222,13 +226,14 @@ def _events_in_thread(start: Callable[[], Any]) -> Iterator[Any]:
         finally:
             items.put(done)
 
-    thread = threading.Thread(target=lambda: asyncio.run(pump()), name="aspora-agent", daemon=True)
-    thread.start()
-    while (item := items.get()) is not done:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-    thread.join()
+    future = eventloop.submit(pump())
+    try:
+        while (item := items.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        future.cancel()
 
 
 class _Recorder:
@@ -425,7 +430,7 @@ def skill_run_execute(*, run_id: str, decisions: dict[str, bool] | None = None, 
     while True:
         try:
             result = None
-            for event in _events_in_thread(start):
+            for event in _events_on_loop(start):
                 result = recorder.handle(event) or result
             break
         except UsageLimitExceeded as exc:
