@@ -5,14 +5,18 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from guardian.shortcuts import assign_perm
+from guardian.core import ObjectPermissionChecker
+from guardian.shortcuts import assign_perm, remove_perm
 from pydantic_ai.messages import ModelRequest, RetryPromptPart, ToolReturnPart
 from pydantic_ai.models.function import DeltaToolCall, FunctionModel
 
 from domains.ecm.models import Ticket
 from skills.executor import ResolvedModel
 from skills.models import Domain, RunStatus, Skill, SkillRun
+from skills.selectors import skill_get_for_context
 from skills.services import (
     MissingContextError,
     NoSkillMatchedError,
@@ -177,6 +181,64 @@ def test_a_role_the_skill_does_not_allow_is_refused_even_with_the_teams_grant(de
 
     with pytest.raises(SkillNotFoundError):
         skill_run_start(context=context_for("lena"), message="show my tickets", skill_name="my-tickets")
+
+
+def test_a_named_skill_runs_exactly_when_guardian_grants_it_to_the_person_or_their_team(demo):
+    """Starting a run reads the grants in one query; each grant (and each near miss) must decide
+    as guardian's own checker does."""
+    lena = User.objects.get(username="lena")  # a fraud-risk analyst: no grant on fincrime yet
+    fraud = Team.objects.get(tenant__slug="aspora-remit", slug="fraud-risk")
+    skill = Skill.objects.get(name="show-alerts")  # analysts may run it, given a grant
+    other = Skill.objects.get(name="investigate-alert")
+    grants = {
+        "nothing": [],
+        "run_skill to her": [("skills.run_skill", lena, skill)],
+        "run_skill to her team": [("skills.run_skill", fraud.group, skill)],
+        "run_domain to her": [("skills.run_domain", lena, skill.domain)],
+        "run_domain to her team": [("skills.run_domain", fraud.group, skill.domain)],
+        "change rights only": [
+            ("skills.change_skill", lena, skill),
+            ("skills.change_domain", fraud.group, skill.domain),
+        ],
+        "another skill of the domain": [("skills.run_skill", lena, other), ("skills.run_skill", fraud.group, other)],
+    }
+    decided = {}
+    for case, perms in grants.items():
+        for perm, to, obj in perms:
+            assign_perm(perm, to, obj)
+        lena = User.objects.get(pk=lena.pk)
+        checker = ObjectPermissionChecker(lena)
+        expected = checker.has_perm("run_skill", skill) or checker.has_perm("run_domain", skill.domain)
+        allowed = skill_get_for_context(context=context_for("lena"), name="show-alerts") is not None
+        decided[case] = (allowed, expected)
+        for perm, to, obj in perms:
+            remove_perm(perm, to, obj)
+
+    assert decided == {
+        "nothing": (False, False),
+        "run_skill to her": (True, True),
+        "run_skill to her team": (True, True),
+        "run_domain to her": (True, True),
+        "run_domain to her team": (True, True),
+        "change rights only": (False, False),
+        "another skill of the domain": (False, False),
+    }
+
+    assign_perm("skills.run_skill", lena, skill)
+    context = context_for("lena")
+    User.objects.filter(pk=lena.pk).update(is_active=False)
+    context.user.refresh_from_db()
+    assert skill_get_for_context(context=context, name="show-alerts") is None
+
+
+def test_the_superuser_runs_any_skill_without_a_grant_and_starting_by_name_reads_the_grants_once(demo):
+    admin = context_for("admin")
+    skill_get_for_context(context=admin, name="show-alerts")  # warms Django's content-type cache
+    with CaptureQueriesContext(connection) as queries:
+        skill = skill_get_for_context(context=admin, name="show-alerts")
+
+    assert skill is not None and skill.name == "show-alerts"
+    assert len(queries) == 1
 
 
 def test_a_missing_required_context_value_is_a_clear_error_not_a_guess(demo):
