@@ -7,7 +7,7 @@ SHA-256 digest. Every function is safe to call inside a transaction.
 import hashlib
 import secrets
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
@@ -17,6 +17,7 @@ from tenants.models import ApiToken, Team, User
 from tenants.selectors import team_primary_for_user
 
 TOKEN_PREFIX = "asp"  # noqa: S105 - a public marker, not a secret
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class NoTeamError(ApplicationError):
@@ -36,8 +37,12 @@ def api_token_create(*, user: User, name: str, expires_at: datetime | None = Non
 
 
 def api_token_authenticate(*, raw: str) -> User | None:
+    """The token's owner (with their tenant, which every run's context needs), or None.
+
+    `last_used_at` is kept to the minute (`LAST_USED_RESOLUTION`): a client calling many times a
+    minute does not turn every request into a write."""
     token = (
-        ApiToken.objects.select_related("user")
+        ApiToken.objects.select_related("user", "user__tenant")
         .filter(digest=_digest(raw), revoked_at__isnull=True, user__is_active=True)
         .first()
     )
@@ -46,7 +51,8 @@ def api_token_authenticate(*, raw: str) -> User | None:
     now = timezone.now()
     if token.expires_at and token.expires_at <= now:
         return None
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
 
 

@@ -25,6 +25,19 @@ def test_a_token_is_stored_only_as_a_digest_and_authenticates_its_owner(analyst)
     assert ApiToken.objects.get(pk=token.pk).last_used_at is not None
 
 
+def test_last_used_is_kept_to_the_minute_so_a_busy_client_does_not_write_on_every_request(analyst):
+    token, raw = api_token_create(user=analyst, name="script")
+    api_token_authenticate(raw=raw)
+    first = ApiToken.objects.get(pk=token.pk).last_used_at
+
+    api_token_authenticate(raw=raw)
+    assert ApiToken.objects.get(pk=token.pk).last_used_at == first
+
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first - timedelta(minutes=1))
+    api_token_authenticate(raw=raw)
+    assert ApiToken.objects.get(pk=token.pk).last_used_at > first
+
+
 def test_revoked_expired_unknown_and_inactive_tokens_do_not_authenticate(analyst, team):
     revoked, revoked_raw = api_token_create(user=analyst, name="old")
     api_token_revoke(token=revoked)
