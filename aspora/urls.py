@@ -12,7 +12,7 @@ admin.site.index_title = "Skills, people and permissions"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("console/", views.console, name="console"),
-    path("factory/", views.factory, name="factory"),
+    path("factory/", include("factory.urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),

@@ -100,8 +100,3 @@ def console(request):
             "runs": [_run_view(run) for run in conversation_runs(conversation=conversation)] if conversation else [],
         },
     )
-
-
-@login_required
-def factory(request):
-    return render(request, "portal/factory.html", {"section": "factory"})
