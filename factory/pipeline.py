@@ -266,6 +266,9 @@ def _review(run: FactoryRun, stage: FactoryStage) -> None:
             found.extend(reviewer.review(worktree=tree, paths=changed))
         except ReviewerError as exc:
             raise StageFailed(f"The {reviewer.name} reviewer failed, so nothing was reviewed: {exc}") from exc
+        usage = getattr(reviewer, "usage", None)  # a model-backed reviewer says what it spent
+        if usage is not None and usage.total_tokens:
+            run_update(run=run, tokens=run.tokens + usage.total_tokens)
     rows = [
         Finding(
             run=run,
@@ -327,7 +330,7 @@ def _remediate(run: FactoryRun, stage: FactoryStage) -> None:
         raise StageFailed(
             "Remediation could not fix the blocking findings: " + "; ".join(_finding_line(f) for f in blocking[:5])
         )
-    run_update(run=run, head_sha=sha, iterations=run.iterations + 1)
+    run_update(run=run, head_sha=sha, iterations=run.iterations + 1, tokens=run.tokens + result.tokens)
     stage_finish(stage=stage, status=StageStatus.PASSED, summary=f"commit {sha[:12]}; reviewing again", sha=sha)
 
 
