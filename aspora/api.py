@@ -9,6 +9,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer, django_auth
 
 from aspora.errors import ApplicationError
+from factory.api import router as factory_router
 from skills.api import router as skills_router
 from tenants.api import router as tenants_router
 from tenants.services import api_token_authenticate
@@ -82,3 +83,4 @@ def http_error(request, exc: HttpError):
 
 api.add_router("/", tenants_router)
 api.add_router("/", skills_router)
+api.add_router("/factory", factory_router)
