@@ -31,6 +31,7 @@ from factory.models import (
     Decision,
     FactoryRun,
     FactoryStage,
+    Kind,
     RunStatus,
     StageName,
     StageStatus,
@@ -303,11 +304,12 @@ def _timeline(run: FactoryRun, stages: list[FactoryStage]) -> list[dict]:
     return items
 
 
-def _tier_requirements(tier) -> list[str]:
+def _tier_requirements(tier, kind: str | None = None) -> list[str]:
+    """What a tier asks of a change; of a run's kind only what the deploy check will ask of it."""
     needs = []
-    if tier.requires_tests:
+    if tier.requires_tests and kind != Kind.SKILL:
         needs.append("tests pass")
-    if tier.requires_evals:
+    if tier.requires_evals and kind in (None, Kind.SKILL):
         needs.append("skill evals pass")
     needs.append(f"no review finding at or above {tier.blocking_severity}")
     if tier.required_approvals:
@@ -320,7 +322,7 @@ def _tier_requirements(tier) -> list[str]:
 def _gate(run: FactoryRun, stages: list[FactoryStage]) -> dict:
     gate = next((s for s in reversed(stages) if s.name == StageName.GATE and s.detail.get("tier")), None)
     detail = gate.detail if gate else {}
-    requires = detail.get("requires") or (_tier_requirements(run.tier) if run.tier_id else [])
+    requires = detail.get("requires") or (_tier_requirements(run.tier, run.kind) if run.tier_id else [])
     return {
         "stage": gate,
         "requires": requires,

@@ -14,7 +14,10 @@
 
   // --- live sections -------------------------------------------------------------------------------
   const root = document.querySelector("[data-socket]");
-  const liveState = document.getElementById("live-state");
+  // Looked up each time: a swapped section brings its own copy of the indicator.
+  const liveState = () => document.getElementById("live-state");
+  let liveText = "connecting…";
+  let liveKind = "off";
   let socket = null;
   let retry = 0;
   let refreshTimer = null;
@@ -23,9 +26,12 @@
   let refreshAgain = false;
 
   function setLive(text, state) {
-    if (!liveState) return;
-    liveState.textContent = text;
-    liveState.dataset.state = state;
+    liveText = text;
+    liveKind = state;
+    const node = liveState();
+    if (!node) return;
+    node.textContent = text;
+    node.dataset.state = state;
   }
 
   function connect() {
@@ -117,18 +123,12 @@
       next.querySelectorAll("details[id]").forEach((d) => {
         if (open.has(d.id)) d.open = open.get(d.id);
       });
-      const liveText = liveState && current.contains(liveState) ? liveState.textContent : null;
-      const liveData = liveState ? liveState.dataset.state : null;
       current.replaceWith(next);
       next.querySelectorAll("pre[data-log]").forEach((pre) => {
         if (following.has(pre.dataset.log)) pre.scrollTop = pre.scrollHeight;
       });
-      if (liveText !== null) {
-        const fresh = document.getElementById("live-state");
-        fresh.textContent = liveText;
-        fresh.dataset.state = liveData;
-      }
     });
+    setLive(liveText, liveKind);
   }
 
   // Someone typing a comment keeps their form, unless the commit it would approve changed.

@@ -331,7 +331,7 @@ def waiting_run_make(people: dict[str, User], tiers: dict[str, RiskTier], *, tie
         **finding,
         stage=review_2,
         rule_id="aspora-float-money",
-        severity="low",
+        severity="info",
         path="app/blocks/kelly.py",
         line=6,
         message="Compare money with Decimal, not <float>",

@@ -239,6 +239,14 @@ def test_the_tier_says_which_rule_set_it_and_what_it_requires(client, world):
     ) in tier
 
 
+def test_without_the_gates_record_a_product_is_told_what_its_tier_asks_of_a_product(client, world):
+    _, html = _page(client, world.people["paula"], reverse("factory-run", args=[world.deployed.id]))
+
+    tier = _text(_section(html, "run-tier"))
+    assert "This tier requires tests pass no review finding at or above high deploys on its own" in tier
+    assert "evals" not in tier
+
+
 def test_the_diff_shows_each_file_with_its_added_and_removed_lines_escaped(client, world):
     _, html = _page(client, world.people["paula"], reverse("factory-run", args=[world.waiting.id]))
 
@@ -269,7 +277,7 @@ def test_findings_list_what_was_found_where_and_the_commit_that_fixed_it(client,
     rows = [_text(row) for row in re.findall(r"<tr class=.*?</tr>", section, re.S)]
     first, second = run.stages.get(name="generate").sha, run.head_sha
     assert rows == [
-        f"low static · aspora-float-money app/blocks/kelly.py:6 Compare money with Decimal, not <float> "
+        f"info static · aspora-float-money app/blocks/kelly.py:6 Compare money with Decimal, not <float> "
         f"found in {second[:8]} open",
         f"high static · S105 app/main.py:6 Possible hardcoded password assigned to: 'API_KEY' "
         f"found in {first[:8]} fixed in {second[:8]}",
