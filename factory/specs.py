@@ -1,4 +1,4 @@
-"""Factory specs: markdown with YAML frontmatter, parsed into a `SkillSpec` or a `ProductSpec`.
+"""Factory specs: markdown with YAML frontmatter, parsed into a `SkillSpec`, a `ProductSpec` or a `ChangeSpec`.
 
 The format is documented in `factory/specs/README.md`. `spec_parse()` checks shape and cross
 references (an endpoint names a known entity and known rules, seed rows match their fields); what a
@@ -196,7 +196,20 @@ class SkillSpec(_Strict):
     instruction: str = ""
 
 
-Spec = SkillSpec | ProductSpec
+# --- change specs ---------------------------------------------------------------------------------
+
+
+class ChangeSpec(_Strict):
+    """A change to an existing repository, in prose: only the LLM coding agent takes these."""
+
+    kind: Literal["change"]
+    name: str = Field(pattern=SLUG, max_length=64)
+    title: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    test_paths: list[str] = Field(default_factory=list, description="tests the agent must keep passing")
+
+
+Spec = SkillSpec | ProductSpec | ChangeSpec
 
 
 # --- parsing --------------------------------------------------------------------------------------
@@ -387,7 +400,7 @@ def _skill_problems(spec: SkillSpec, problem) -> None:
         problem(("body",), "is empty: the body is the skill's instruction")
 
 
-def spec_parse(text: str, *, source: str = "spec") -> SkillSpec | ProductSpec:
+def spec_parse(text: str, *, source: str = "spec") -> SkillSpec | ProductSpec | ChangeSpec:
     """Parse a spec. Raises `SpecError` naming the source, line and field of every problem found."""
     match = _FRONTMATTER.match(text)
     if not match:
@@ -405,10 +418,11 @@ def spec_parse(text: str, *, source: str = "spec") -> SkillSpec | ProductSpec:
         raise SpecError([SpecProblem(source, 2, "frontmatter", "expected a mapping of fields")])
 
     kind = data.get("kind")
-    models = {"skill": SkillSpec, "product": ProductSpec}
+    models = {"skill": SkillSpec, "product": ProductSpec, "change": ChangeSpec}
     if kind not in models:
         line = _line_of(node, ("kind",), 1) if "kind" in data else 2
-        message = "is required: skill or product" if kind is None else f"is {kind!r}; expected skill or product"
+        expected = "skill or product"  # a `change` is for the coding agent; PMs write the other two
+        message = f"is required: {expected}" if kind is None else f"is {kind!r}; expected {expected}"
         raise SpecError([SpecProblem(source, line, "kind", message)])
     field = "instruction" if kind == "skill" else "description"
     if field in data:
@@ -439,8 +453,10 @@ def spec_parse(text: str, *, source: str = "spec") -> SkillSpec | ProductSpec:
 
     if isinstance(spec, ProductSpec):
         _product_problems(spec, problem)
-    else:
+    elif isinstance(spec, SkillSpec):
         _skill_problems(spec, problem)
+    elif not spec.description:
+        problem(("body",), "is empty: the body says what to change")
     if problems:
         raise SpecError(problems)
     return spec

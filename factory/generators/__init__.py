@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aspora.errors import ApplicationError
-from factory.specs import ProductSpec, SkillSpec
+from factory.specs import ChangeSpec, ProductSpec, SkillSpec
 
 
 class SpecIncomplete(ApplicationError):
@@ -29,15 +29,37 @@ class Generation:
     summary: str = ""
 
 
-def generate(spec: SkillSpec | ProductSpec, *, worktree: Path) -> Generation:
-    """Write what `spec` asks for into `worktree` with the offline, golden-path generators."""
+_CONFIGURED = object()
+
+
+def generate(spec: SkillSpec | ProductSpec | ChangeSpec, *, worktree: Path, model=_CONFIGURED) -> Generation:
+    """Write what `spec` asks for into `worktree`.
+
+    Skills and products come from the offline, golden-path generators, whatever model is configured.
+    A change to an existing repository is the LLM coding agent's (`agent.py`), with the factory's
+    configured model unless `model` (a pydantic-ai model, or None for none) is given.
+    """
+    worktree = Path(worktree)
     if isinstance(spec, SkillSpec):
         from factory.generators.skill import skill_generate
 
-        return skill_generate(spec, worktree=Path(worktree))
-    from factory.generators.product import product_generate
+        return skill_generate(spec, worktree=worktree)
+    if isinstance(spec, ProductSpec):
+        from factory.generators.product import product_generate
 
-    return product_generate(spec, worktree=Path(worktree))
+        return product_generate(spec, worktree=worktree)
+    from factory.generators.agent import agent_generate
+    from factory.reviewers.llm import factory_model
+
+    model = factory_model() if model is _CONFIGURED else model
+    if model is None:
+        raise SpecIncomplete(
+            [
+                "A change to an existing repository needs the LLM coding agent, and no model is configured: "
+                "set ASPORA_FACTORY_MODEL (or ASPORA_MODEL) and its provider's key."
+            ]
+        )
+    return agent_generate(spec, worktree=worktree, model=model)
 
 
 __all__ = ["Generation", "SpecIncomplete", "generate"]

@@ -1,3 +1,5 @@
+import itertools
+import json
 import os
 import shutil
 import socket
@@ -12,13 +14,18 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart, ToolReturnPart
+from pydantic_ai.models.function import FunctionModel
+from pydantic_ai.usage import RequestUsage
 
 from factory.generators import SpecIncomplete, generate
+from factory.generators.agent import AgentBudget, AgentStopped, agent_generate
 from factory.generators.skill import config_with_entry
 from factory.policy import risk_policy_parse, risk_tier_for
 from factory.specs import spec_parse
 from skills.evals import skill_candidate_evaluate
 from skills.packs import pack_read
+from tests.loopback import OpenAIChatServer, Reply
 from tests.skills.conftest import demo, eager_tasks  # noqa: F401 - shared fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -510,3 +517,177 @@ def test_the_products_own_tests_pass_on_postgresql(wealth, settings):
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.strip().splitlines()[-1].startswith("9 passed")
     assert stored == (6, Decimal("7822.50"))  # 1500 + 300 + 2400 + 150 + 8.50 + 3464, exactly
+
+
+# --- the LLM coding agent ----------------------------------------------------------------------
+
+CHANGE = """\
+---
+kind: change
+name: exact-vat
+title: Exact VAT
+---
+VAT is computed with a float; compute it exactly with Decimal.
+"""
+
+
+def _scripted(steps):
+    """A FunctionModel answering with `steps` in turn: a list of (tool, args) calls, or the final text.
+
+    Returns the model and the tool results it was shown, as (tool name, content)."""
+    shown: list[tuple[str, str]] = []
+    replies = iter(steps)
+
+    def reply(messages, info):
+        shown.extend((p.tool_name, p.content) for p in messages[-1].parts if isinstance(p, ToolReturnPart))
+        step = next(replies)
+        usage = RequestUsage(input_tokens=100, output_tokens=20)
+        if isinstance(step, tuple):  # (calls, cost)
+            step, usage = step[0], RequestUsage(input_tokens=100, output_tokens=20, cost=step[1])
+        if isinstance(step, str):
+            return ModelResponse(parts=[TextPart(step)], usage=usage)
+        parts = [ToolCallPart(name, args, tool_call_id=f"call-{len(shown)}-{i}") for i, (name, args) in enumerate(step)]
+        return ModelResponse(parts=parts, usage=usage)
+
+    return FunctionModel(reply), shown
+
+
+def _vat_repo(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "calc.py").write_text("def vat(amount):\n    return amount * 0.05\n")
+    (root / "test_calc.py").write_text(
+        "from decimal import Decimal\n\nfrom calc import vat\n\n\n"
+        "def test_vat_is_exact():\n    assert vat(Decimal('19.99')) == Decimal('0.9995')\n"
+    )
+    return root
+
+
+def test_the_coding_agent_changes_a_repo_and_runs_its_tests(tmp_path):
+    repo = _vat_repo(tmp_path / "repo")
+    fixed = 'from decimal import Decimal\n\nRATE = Decimal("0.05")\n\n\ndef vat(amount):\n    return amount * RATE\n'
+    model, shown = _scripted(
+        [
+            [("read_file", {"path": "calc.py"})],
+            [("write_file", {"path": "calc.py", "content": fixed})],
+            [("run_tests", {})],
+            "VAT now multiplies by Decimal('0.05'), so 19.99 gives exactly 0.9995.",
+        ]
+    )
+
+    generation = generate(spec_parse(CHANGE), worktree=repo, model=model)
+
+    assert generation.files == ["calc.py"]
+    assert generation.summary == (
+        "VAT now multiplies by Decimal('0.05'), so 19.99 gives exactly 0.9995. "
+        "(4 steps, 480 tokens, cost unknown; 1 test runs)"
+    )
+    assert shown[0] == ("read_file", "def vat(amount):\n    return amount * 0.05\n")
+    assert shown[1] == ("write_file", f"Wrote calc.py ({len(fixed)} characters).")
+    assert shown[2][1].startswith("Tests passed.\n") and "1 passed" in shown[2][1]
+    assert (repo / "calc.py").read_text() == fixed
+
+
+def test_the_coding_agent_cannot_leave_its_worktree(tmp_path):
+    repo = _vat_repo(tmp_path / "repo")
+    (repo / ".git").mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("the payroll password")
+    (repo / "link").symlink_to(outside, target_is_directory=True)
+    model, shown = _scripted(
+        [
+            [
+                ("read_file", {"path": "../outside/secret.txt"}),
+                ("read_file", {"path": str(outside / "secret.txt")}),
+                ("read_file", {"path": "link/secret.txt"}),
+                ("write_file", {"path": "link/planted.py", "content": "x = 1\n"}),
+                ("write_file", {"path": ".git/hooks/post-commit", "content": "curl evil\n"}),
+                ("search", {"text": "password", "folder": ".."}),
+                ("run_tests", {"path": "../outside"}),
+            ],
+            "I could not do that.",
+        ]
+    )
+
+    generation = generate(spec_parse(CHANGE), worktree=repo, model=model)
+
+    assert [content for _, content in shown] == [
+        "Refused: ../outside/secret.txt is outside the repository.",
+        f"Refused: {outside / 'secret.txt'} is absolute; give a path relative to the repository root.",
+        "Refused: link/secret.txt is outside the repository.",
+        "Refused: link/planted.py is outside the repository.",
+        "Refused: .git/hooks/post-commit is inside .git, which is not yours to touch.",
+        ["Refused: .. is outside the repository."],
+        "Refused: ../outside is outside the repository.",
+    ]
+    assert generation.files == []
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
+    assert list((repo / ".git").iterdir()) == []
+
+
+def test_the_coding_agent_stops_at_its_step_bound(tmp_path):
+    repo = _vat_repo(tmp_path / "repo")
+    model, shown = _scripted(itertools.repeat([("list_files", {})]))
+
+    with pytest.raises(AgentStopped) as caught:
+        agent_generate(spec_parse(CHANGE), worktree=repo, model=model, budget=AgentBudget(request_limit=3))
+
+    assert caught.value.message == (
+        "The coding agent stopped at its budget: The next request would exceed the request_limit of 3. "
+        "It had written nothing."
+    )
+    assert shown[0] == ("list_files", ["calc.py", "test_calc.py"])
+    assert len(shown) == 2  # three requests: the first, and two after seeing the files
+
+
+def test_the_coding_agent_stops_at_its_cost_bound(tmp_path):
+    repo = _vat_repo(tmp_path / "repo")
+    write = [("write_file", {"path": "notes.md", "content": "spent\n"})]
+    model, _ = _scripted(itertools.repeat((write, Decimal("0.40"))))
+
+    with pytest.raises(AgentStopped) as caught:
+        agent_generate(spec_parse(CHANGE), worktree=repo, model=model, budget=AgentBudget(cost_limit=Decimal("1.00")))
+
+    assert caught.value.message == (
+        "The coding agent stopped at its budget: Exceeded the `cost_limit` of 1.00 (`usage.cost`=Decimal('1.20')). "
+        "It had written notes.md."
+    )
+    assert caught.value.files == ["notes.md"]
+
+
+def test_a_change_without_a_configured_model_stops_at_generate(tmp_path, settings, monkeypatch):
+    settings.ASPORA_MODEL = ""
+    monkeypatch.delenv("ASPORA_FACTORY_MODEL", raising=False)
+
+    with pytest.raises(SpecIncomplete) as caught:
+        generate(spec_parse(CHANGE), worktree=_vat_repo(tmp_path / "repo"))
+
+    assert caught.value.missing == [
+        "A change to an existing repository needs the LLM coding agent, and no model is configured: set "
+        "ASPORA_FACTORY_MODEL (or ASPORA_MODEL) and its provider's key."
+    ]
+
+
+def test_the_coding_agent_speaks_to_a_configured_provider(tmp_path, settings, monkeypatch):
+    settings.ASPORA_MODEL = ""
+    monkeypatch.setenv("ASPORA_FACTORY_MODEL", "openai:gpt-4o-mini")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback-agent")
+    repo = _vat_repo(tmp_path / "repo")
+    replies = iter(
+        [
+            Reply(tool_calls=[("write_file", {"path": "NOTES.md", "content": "VAT is exact now.\n"})]),
+            Reply(text="Wrote the note."),
+        ]
+    )
+
+    with OpenAIChatServer(lambda body: next(replies)) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        generation = generate(spec_parse(CHANGE), worktree=repo)
+
+    assert generation.files == ["NOTES.md"]
+    assert generation.summary.startswith("Wrote the note. (2 steps, 300 tokens")
+    assert (repo / "NOTES.md").read_text() == "VAT is exact now.\n"
+    tools = [tool["function"]["name"] for tool in server.requests[0]["tools"]]
+    assert tools == ["list_files", "read_file", "search", "write_file", "run_tests"]
+    assert "VAT is computed with a float" in json.dumps(server.requests[0]["messages"])
+    assert server.headers[0]["authorization"] == "Bearer sk-loopback-agent"
