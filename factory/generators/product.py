@@ -843,7 +843,8 @@ def _render_services(plan: ProductPlan) -> str:
         stdlib.append("from decimal import Decimal")
     if plan.constants:
         stdlib.append("from datetime import date")
-    stdlib.append("from typing import Any")
+    if any(e.uses_total or _uses_values(e) for e in plan.endpoints):
+        stdlib.append("from typing import Any")
     modules = sorted({CATALOG[b].module for b in plan.blocks} | ({"fx"} if plan.constants else set()))
     if modules:
         local.append(f"from .blocks import {', '.join(modules)}")
@@ -893,6 +894,13 @@ def _render_services(plan: ProductPlan) -> str:
     return _module(lines)
 
 
+def _uses_values(endpoint: EndpointPlan) -> bool:
+    """Whether anything reads the endpoint-level values (parameters, rule outputs) in its service."""
+    codes = [code for rule in endpoint.rules for _, code in rule.arguments] + [o.code for o in endpoint.fields]
+    codes += [o.code for o in endpoint.item_fields]
+    return any("values[" in code for code in codes) or any(r.level == "endpoint" for r in endpoint.rules)
+
+
 def _render_service(endpoint: EndpointPlan) -> list[str]:
     params = [f"{name}: {PY_TYPES[kind]}" for name, kind in endpoint.path_params]
     params += [f"{name}: {PY_TYPES[kind]}" for name, kind, _ in endpoint.query]
@@ -916,7 +924,10 @@ def _render_service(endpoint: EndpointPlan) -> list[str]:
                 f'        raise NotFoundError(f"No {endpoint.spec.entity} with {described}.")',
             ]
     values = "{" + ", ".join(f'"{name}": {name}' for name in names) + "}"
-    lines += [f"    values: dict[str, Any] = {values}", ""]
+    if _uses_values(endpoint):
+        lines += [f"    values: dict[str, Any] = {values}", ""]
+    else:
+        lines.append("")
     for rule in endpoint.rules:
         lines += _render_rule(rule)
     arguments = [(o.name, _shown(o, o.code)) for o in endpoint.fields]
@@ -1116,7 +1127,7 @@ def _render_tests(plan: ProductPlan, group: str, endpoints: list[EndpointPlan]) 
             body += [f"    response = client.get({_py_str(url)})", "", "    assert response.status_code == 200"]
             body.append("    body = response.json()")
             body += _assert_equal("sorted(body)", fields)
-            if endpoint.item_schema:
+            if endpoint.item_schema and entity.seed:
                 items_name = endpoint.spec.response.items.name
                 first = entity.seed[0]
                 row_count = sum(all(r[n] == first[n] for n, _ in endpoint.path_params) for r in entity.seed)
@@ -1291,9 +1302,7 @@ def product_generate(spec: ProductSpec, *, worktree: Path) -> Generation:
         path = worktree / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    summary = (
-        f"{spec.title}: {len(plan.endpoints)} endpoint{'s' if len(plan.endpoints) != 1 else ''}, "
-        f"{len(spec.rules)} rules on the blocks {', '.join(plan.blocks) or 'none'}, "
-        f"{len(plan.examples)} examples as tests."
-    )
+    rules = f"{len(spec.rules)} rules on the blocks {', '.join(plan.blocks)}" if plan.blocks else "no rules"
+    endpoints = f"{len(plan.endpoints)} endpoint{'s' if len(plan.endpoints) != 1 else ''}"
+    summary = f"{spec.title}: {endpoints}, {rules}, {len(plan.examples)} examples as tests."
     return Generation(files=list(files), summary=summary)

@@ -691,3 +691,32 @@ def test_the_coding_agent_speaks_to_a_configured_provider(tmp_path, settings, mo
     assert tools == ["list_files", "read_file", "search", "write_file", "run_tests"]
     assert "VAT is computed with a float" in json.dumps(server.requests[0]["messages"])
     assert server.headers[0]["authorization"] == "Bearer sk-loopback-agent"
+
+
+def test_an_entity_listed_without_rules_or_seed_rows_still_makes_a_clean_product(tmp_path):
+    spec = spec_parse(
+        "---\nkind: product\nname: notes\ntitle: Notes\ndata:\n  note:\n    key: [note_id]\n"
+        "    fields: {note_id: integer, body: text}\nendpoints:\n  - method: GET\n    path: /notes\n"
+        "    summary: Every note.\n    entity: note\n    response:\n"
+        "      items: {name: notes, fields: [note_id, body]}\n"
+        "---\nNotes.\n"
+    )
+
+    generation = generate(spec, worktree=tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        env=_product_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lint = subprocess.run([RUFF, "check", "--no-cache", "."], cwd=tmp_path, capture_output=True, text=True)
+    form = subprocess.run([RUFF, "format", "--check", "--no-cache", "."], cwd=tmp_path, capture_output=True, text=True)
+
+    assert generation.summary == "Notes: 1 endpoint, no rules, 0 examples as tests."
+    assert "app/blocks/numbers.py" in generation.files and "app/blocks/pnl.py" not in generation.files
+    assert run.stdout.strip().splitlines()[-1].startswith("3 passed"), run.stdout + run.stderr
+    assert (lint.returncode, form.returncode) == (0, 0), lint.stdout + form.stdout
+    risk = json.loads((tmp_path / ".aspora/risk-policy.json").read_text())
+    assert [rule["id"] for rule in risk["rules"]] == ["data-and-api", "docs"]  # no money logic, no high tier
