@@ -122,6 +122,12 @@ def spec_templates() -> list[dict]:
     return templates
 
 
+def spec_format_html() -> str:
+    """factory/specs/README.md, the spec format's documentation, for the editor's help."""
+    readme = SPECS_DIR / "README.md"
+    return markdown_to_safe_html(readme.read_text(encoding="utf-8")) if readme.is_file() else ""
+
+
 def _queue_refusal(user) -> str:
     roles = sorted({Role(m.role).label for m in user.memberships.filter(team__tenant_id=user.tenant_id)})
     allowed = ", ".join(sorted(Role(role).label.lower() + "s" for role in QUEUE_ROLES))
@@ -167,7 +173,8 @@ def queue(request):
     context.update(
         may_queue=may_queue,
         refusal="" if may_queue else _queue_refusal(request.user),
-        templates=spec_templates(),
+        templates=spec_templates() if may_queue else [],
+        format_html=spec_format_html() if may_queue else "",
         spec_text=spec_text,
         spec_name=spec_name,
         errors=[line for line in error.splitlines() if line.strip()],

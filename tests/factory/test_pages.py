@@ -106,12 +106,15 @@ def test_a_product_manager_gets_the_editor_with_the_demo_specs_as_templates(clie
     assert "ecm-stale-escalations.md" in templates.group(1)
     assert "Stale escalations" in html  # the chip names the template by its title
     assert "README" not in templates.group(1)
+    help_text = _text(_section(html, "spec-help"))
+    assert help_text.startswith("How to write a spec Factory specs A spec is what a PM writes")
 
 
 def test_people_without_a_queueing_role_see_why_not(client, world):
     _, html = _page(client, world.people["sarah"], reverse("factory"))
 
     assert 'id="spec-form"' not in html
+    assert 'id="spec-help"' not in html and 'id="spec-templates"' not in html
     refusal = _text(_section(html, "new-spec"))
     assert "Queueing a spec needs one of these roles: admins, ops managers, product managers." in refusal
     assert "Your roles: Field agent." in refusal
