@@ -56,6 +56,7 @@ from factory.services import (
     user_may_approve,
     user_may_queue,
 )
+from factory.specs import SpecError, spec_parse
 from tenants.models import Role
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
@@ -187,8 +188,6 @@ def queue(request):
 @require_POST
 def spec_preview(request):
     """The spec as it will be read: rendered body plus what the parser makes of it, for the live editor."""
-    from factory.specs import SpecError, spec_parse
-
     text = request.POST.get("spec", "").replace("\r\n", "\n")
     if len(text) > MAX_SPEC_CHARS:
         return JsonResponse({"ok": False, "problems": [f"The spec is longer than {MAX_SPEC_CHARS:,} characters."]})
