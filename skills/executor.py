@@ -27,6 +27,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections
+from django.db.models import JSONField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from pydantic_ai import (
     Agent,
@@ -54,7 +56,7 @@ from pydantic_ai.models.fallback import FallbackModel
 from aspora import eventloop
 from aspora.text import markdown_to_safe_html
 from skills.deps import SkillDeps
-from skills.models import RunStatus, SkillRun, SkillVersion
+from skills.models import RunStatus, SkillRun, SkillRunEvent, SkillVersion
 from skills.offline import OFFLINE_MODEL_NAME, offline_model
 from skills.packs import domain_tool_names
 from skills.services import skill_run_event_record
@@ -239,9 +241,9 @@ def _events_on_loop(start: Callable[[], Any]) -> Iterator[Any]:
 class _Recorder:
     """Stores and broadcasts a run's events in order, coalescing text deltas."""
 
-    def __init__(self, run: SkillRun):
+    def __init__(self, run: SkillRun, *, last_seq: int):
         self.run = run
-        self.seq = run.events.count()
+        self.seq = last_seq
         self.buffer: list[str] = []
         self.buffer_since = 0.0
         self.text: list[str] = []
@@ -329,17 +331,8 @@ def _context_from_run(run: SkillRun) -> AskerContext:
 
 
 def _history_for(run: SkillRun) -> list:
-    """The conversation so far, trimmed to the skill's `max_turns` user turns."""
-    if run.conversation_id is None:
-        return []
-    previous = (
-        SkillRun.objects.filter(
-            conversation_id=run.conversation_id, status=RunStatus.SUCCEEDED, queued_at__lt=run.queued_at
-        )
-        .order_by("-queued_at")
-        .values_list("message_history", flat=True)
-        .first()
-    )
+    """The conversation so far (the last earlier answer's history), trimmed to the skill's `max_turns` user turns."""
+    previous = run.earlier_history
     if not previous:
         return []
     messages = ModelMessagesTypeAdapter.validate_python(previous)
@@ -372,14 +365,45 @@ def _fail(run: SkillRun, recorder: "_Recorder", message: str) -> SkillRun:
     return run
 
 
-def skill_run_execute(*, run_id: str, decisions: dict[str, bool] | None = None, note: str = "") -> SkillRun:
-    """Execute (or resume after a confirmation) one run. Safe to call twice: a finished run is left alone."""
-    run = SkillRun.objects.select_related("user", "team", "tenant", "skill_version__skill__domain").get(pk=run_id)
+def skill_run_load(*, run_id: str) -> SkillRun | None:
+    """The run and everything executing it reads, in one query: who asked, the skill version, the
+    last event's `seq` and, in a conversation, the history of the last answer before it."""
+    earlier = (
+        SkillRun.objects.filter(
+            conversation_id=OuterRef("conversation_id"), status=RunStatus.SUCCEEDED, queued_at__lt=OuterRef("queued_at")
+        )
+        .order_by("-queued_at")
+        .values("message_history")[:1]
+    )
+    last_seq = SkillRunEvent.objects.filter(run=OuterRef("pk")).order_by("-seq").values("seq")[:1]
+    return (
+        SkillRun.objects.select_related("user", "team", "tenant", "skill_version__skill__domain")
+        .annotate(
+            last_seq=Coalesce(Subquery(last_seq), 0),
+            earlier_history=Subquery(earlier, output_field=JSONField()),
+        )
+        .filter(pk=run_id)
+        .first()
+    )
+
+
+def skill_run_execute(
+    *,
+    run_id: str | None = None,
+    run: SkillRun | None = None,
+    decisions: dict[str, bool] | None = None,
+    note: str = "",
+) -> SkillRun:
+    """Execute (or resume after a confirmation) one run, by id or as `skill_run_load` returned it.
+    Safe to call twice: a finished run is left alone."""
+    run = run or skill_run_load(run_id=run_id)
+    if run is None:
+        raise SkillRun.DoesNotExist(f"run {run_id} does not exist")
     if run.is_finished or (run.status == RunStatus.AWAITING_CONFIRMATION and decisions is None):
         return run
     version = run.skill_version
     resolved = model_resolve(version)
-    recorder = _Recorder(run)
+    recorder = _Recorder(run, last_seq=run.last_seq)
     run.status = RunStatus.RUNNING
     run.started_at = run.started_at or timezone.now()
     run.model = resolved.name

@@ -23,9 +23,9 @@ def _executor_preload(**kwargs) -> None:
 # one cost a Redis write in the worker and a result subscription in every process that queued it.
 @shared_task(name="skills.skill_run_execute", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def skill_run_execute_task(run_id: str, decisions: dict | None = None, note: str = "") -> str | None:
-    from skills.executor import skill_run_execute
+    from skills.executor import skill_run_execute, skill_run_load
 
-    run = SkillRun.objects.filter(pk=run_id).first()
+    run = skill_run_load(run_id=run_id)
     if run is None:
         logger.warning("run %s no longer exists", run_id)
         return None
@@ -38,4 +38,4 @@ def skill_run_execute_task(run_id: str, decisions: dict | None = None, note: str
             finished_at=timezone.now(),
         )
         return RunStatus.FAILED
-    return skill_run_execute(run_id=run_id, decisions=decisions, note=note).status
+    return skill_run_execute(run=run, decisions=decisions, note=note).status
