@@ -17,6 +17,7 @@ import asyncio
 import uuid
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -54,6 +55,19 @@ def _event_out(run_id, seq: int, type: str, data: dict) -> dict:
 @database_sync_to_async
 def _stored_after(run, seq: int) -> list[dict]:
     return [_event_out(run.id, e.seq, e.type, e.data) for e in skill_run_events_after(run=run, seq=seq)]
+
+
+class NoConnectionSweepMixin:
+    """Channels runs `close_old_connections` before every handler, through `sync_to_async`: a hop
+    to its one shared worker thread and back for every message of every socket. Every database
+    access of these consumers goes through `database_sync_to_async`, which closes stale
+    connections itself, so a live event is passed on without the hop."""
+
+    async def dispatch(self, message):
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
 
 class RunFollowerMixin:
@@ -100,7 +114,7 @@ class RunFollowerMixin:
     run_confirmation_needed = run_confirmed = run_final = run_error = _forward
 
 
-class PortalEventsConsumer(AsyncJsonWebsocketConsumer):
+class PortalEventsConsumer(NoConnectionSweepMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
         if not _authenticated(self.scope):
             await self.close(code=UNAUTHENTICATED)
@@ -128,7 +142,7 @@ class PortalEventsConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({key: value for key, value in message.items() if key != "type"})
 
 
-class RunEventsConsumer(RunFollowerMixin, AsyncJsonWebsocketConsumer):
+class RunEventsConsumer(NoConnectionSweepMixin, RunFollowerMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
         if not _authenticated(self.scope):
             await self.close(code=UNAUTHENTICATED)
@@ -166,7 +180,7 @@ def _decide(user, run, approve: bool):
     return skill_run_decide(user=user, run=run, approve=approve)
 
 
-class ConsoleConsumer(RunFollowerMixin, AsyncJsonWebsocketConsumer):
+class ConsoleConsumer(NoConnectionSweepMixin, RunFollowerMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
         if not _authenticated(self.scope):
             await self.close(code=UNAUTHENTICATED)

@@ -120,6 +120,27 @@ async def test_a_gap_in_live_events_is_filled_from_the_stored_events():
     await socket.disconnect()
 
 
+async def test_a_live_event_is_passed_on_without_a_database_hop(monkeypatch):
+    run = await _start("sarah", "escalate ticket 1043 because customs")
+    socket = await _socket(run, "sarah")
+    await socket.connect()
+    last = (await _until(socket, "run.confirmation_needed"))[-1]["seq"]
+    sweeps = []
+
+    async def sweep():
+        sweeps.append(1)
+
+    monkeypatch.setattr("channels.consumer.aclose_old_connections", sweep)
+
+    payload = {"run_id": str(run.id), "seq": last + 1, "data": {"text": "live"}}
+    await abroadcast(group=run_group(run.id), event_type="run.delta", payload=payload)
+    received = await socket.receive_json_from(timeout=5)
+
+    assert (received["seq"], received["data"]) == (last + 1, {"text": "live"})
+    assert sweeps == []
+    await socket.disconnect()
+
+
 async def test_someone_elses_run_is_refused_as_if_it_did_not_exist():
     run = await _start("sarah", "show my tickets")
     socket = await _socket(run, "omar")
