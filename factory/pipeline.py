@@ -151,6 +151,7 @@ def _run_step(run: FactoryRun, name: str) -> None:
 @_step(StageName.GENERATE)
 def _generate(run: FactoryRun, stage: FactoryStage) -> None:
     from factory.generators import SpecIncomplete, generate
+    from factory.generators.agent import AgentStopped
 
     spec = run_spec(run)
     repo = _repo_prepare(run, spec)
@@ -160,6 +161,8 @@ def _generate(run: FactoryRun, stage: FactoryStage) -> None:
         generation = generate(spec, worktree=tree.path)
     except SpecIncomplete as exc:
         raise StageFailed("The spec lacks what the generator needs: " + "; ".join(exc.missing)) from exc
+    except AgentStopped as exc:
+        raise StageFailed(f"The coding agent stopped: {exc.message}") from exc
     for path in generation.files:
         stage_log(stage=stage, line=f"wrote {path}")
     sha = git.commit_all(tree.path, f"Generate {spec.title}\n\nFactory run {run.id}")
