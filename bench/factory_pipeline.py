@@ -26,7 +26,7 @@ from harness import ROOT, format_summary, log, machine
 
 SPECS = {
     "product": ROOT / "factory" / "specs" / "wealth-portfolio-checker.md",
-    "skill": ROOT / "factory" / "specs" / "ecm-stale-tickets.md",
+    "skill": ROOT / "factory" / "specs" / "ecm-stale-escalations.md",
 }
 GOALS_SECONDS = {"product": 90.0, "skill": 30.0}
 

@@ -195,6 +195,7 @@ def _repo_prepare(run: FactoryRun, spec) -> Path:
 @_step(StageName.GATE)
 def _gate(run: FactoryRun, stage: FactoryStage) -> None:
     from factory.policy import risk_tier_for
+    from factory.selectors import tier_requirements
 
     tree = worktree_path(run)
     changed = git.changed_paths(tree, run.base_sha, run.head_sha)
@@ -214,7 +215,7 @@ def _gate(run: FactoryRun, stage: FactoryStage) -> None:
             "reason": decision.reason,
             "changed": changed,
             "policies": sources,
-            "requires": _tier_requirements(tier),
+            "requires": tier_requirements(tier, run.kind),
         },
     )
 
@@ -238,22 +239,6 @@ def _effective_policy(run: FactoryRun, tree: Path):
             raise StageFailed(str(exc)) from exc
         sources.append(f"{POLICY_FILE} on {label}")
     return policy, sources
-
-
-def _tier_requirements(tier: RiskTier) -> list[str]:
-    needs = []
-    if tier.requires_tests:
-        needs.append("tests pass")
-    if tier.requires_evals:
-        needs.append("skill evals pass")
-    needs.append(f"no review finding at or above {tier.blocking_severity}")
-    if tier.required_approvals:
-        needs.append(f"{tier.required_approvals} approval(s) of the exact commit")
-    if not tier.requester_may_approve and tier.required_approvals:
-        needs.append("the requester may not approve")
-    if not tier.auto_deploy:
-        needs.append("deploys only after approval")
-    return needs
 
 
 @_step(StageName.REVIEW)

@@ -3,7 +3,7 @@ like no run at all."""
 
 from django.db.models import Prefetch, QuerySet
 
-from factory.models import Deployment, DeploymentStatus, FactoryRun, FactoryStage, Finding, RiskRule, RiskTier
+from factory.models import Deployment, DeploymentStatus, FactoryRun, FactoryStage, Finding, Kind, RiskRule, RiskTier
 from factory.services import approvals_valid, run_payload, stage_payload
 from tenants.models import User
 
@@ -44,6 +44,21 @@ def deployment_live(*, run: FactoryRun) -> Deployment | None:
 def risk_policy_overview() -> list[tuple[RiskTier, list[RiskRule]]]:
     rules = list(RiskRule.objects.select_related("tier").order_by("position", "rule_id"))
     return [(tier, [rule for rule in rules if rule.tier_id == tier.pk]) for tier in RiskTier.objects.order_by("rank")]
+
+
+def tier_requirements(tier: RiskTier, kind: str | None = None) -> list[str]:
+    """What a tier asks of a change; of a run's kind, only what the deploy check will ask of it."""
+    needs = []
+    if tier.requires_tests and kind != Kind.SKILL:
+        needs.append("tests pass")
+    if tier.requires_evals and kind in (None, Kind.SKILL):
+        needs.append("skill evals pass")
+    needs.append(f"no review finding at or above {tier.blocking_severity}")
+    if tier.required_approvals:
+        who = "" if tier.requester_may_approve else ", not by the requester"
+        needs.append(f"{tier.required_approvals} approval(s) of the exact commit{who}")
+    needs.append("deploys on its own" if tier.auto_deploy else "deploys only after approval")
+    return needs
 
 
 def factory_run_summary(*, run: FactoryRun) -> dict:

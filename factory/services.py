@@ -276,6 +276,7 @@ def factory_run_approve(*, run: FactoryRun, user: User, sha: str, approve: bool 
     have, need = len(approvals_valid(run)), run.tier.required_approvals
     if stage:
         stage_log(stage=stage, line=f"approved {sha[:12]} by {user.display_name} ({have} of {need})")
+    run_broadcast(run=run)  # every open page shows the new approval, even short of the count
     if have >= need:
         if stage:
             stage_finish(stage=stage, status=StageStatus.PASSED, summary=f"{have} of {need} approvals on {sha[:12]}")
@@ -299,6 +300,29 @@ def factory_run_stop(*, run: FactoryRun, user: User, reason: str = "") -> Factor
 
 
 # --- deployments -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def deployment_act(*, user: User, deployment: Deployment, action: str) -> Deployment | None:
+    """Stop, restart or roll back a deployment: approvers of the run's tenant only."""
+    from factory import deployers
+
+    if deployment.run.tenant_id != user.tenant_id:
+        raise FactoryRunNotFoundError("No such factory run.")
+    if not user_may_approve(user):
+        raise FactoryPermissionError(
+            "Stopping, restarting and rolling back deployments needs the ops manager or admin role."
+        )
+    operations = {
+        "stop": deployers.deployment_stop,
+        "restart": deployers.deployment_restart,
+        "rollback": deployers.deployment_rollback,
+    }
+    if action not in operations:
+        raise ApprovalError(f"Unknown deployment action {action!r}; expected stop, restart or rollback.")
+    result = operations[action](deployment=deployment)
+    run_broadcast(run=deployment.run)
+    return result
 
 
 def deployment_record(*, run: FactoryRun, **fields) -> Deployment:

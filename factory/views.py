@@ -24,14 +24,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from aspora.errors import ApplicationError
 from aspora.text import markdown_to_safe_html
 from factory import git
-from factory.deployers import DeployError, deployment_restart, deployment_rollback, deployment_stop
+from factory.deployers import DeployError
 from factory.models import (
     SEVERITY_RANK,
     TERMINAL_RUN_STATUSES,
     Decision,
     FactoryRun,
     FactoryStage,
-    Kind,
     RunStatus,
     StageName,
     StageStatus,
@@ -44,12 +43,14 @@ from factory.selectors import (
     factory_run_list_for_user,
     factory_run_stages,
     risk_policy_overview,
+    tier_requirements,
 )
 from factory.services import (
     QUEUE_ROLES,
     FactoryPermissionError,
     SpecInvalidError,
     approvals_valid,
+    deployment_act,
     factory_run_approve,
     factory_run_queue,
     factory_run_stop,
@@ -310,25 +311,10 @@ def _timeline(run: FactoryRun, stages: list[FactoryStage]) -> list[dict]:
     return items
 
 
-def _tier_requirements(tier, kind: str | None = None) -> list[str]:
-    """What a tier asks of a change; of a run's kind only what the deploy check will ask of it."""
-    needs = []
-    if tier.requires_tests and kind != Kind.SKILL:
-        needs.append("tests pass")
-    if tier.requires_evals and kind in (None, Kind.SKILL):
-        needs.append("skill evals pass")
-    needs.append(f"no review finding at or above {tier.blocking_severity}")
-    if tier.required_approvals:
-        who = "" if tier.requester_may_approve else ", not by the requester"
-        needs.append(f"{tier.required_approvals} approval(s) of the exact commit{who}")
-    needs.append("deploys on its own" if tier.auto_deploy else "deploys only after approval")
-    return needs
-
-
 def _gate(run: FactoryRun, stages: list[FactoryStage]) -> dict:
     gate = next((s for s in reversed(stages) if s.name == StageName.GATE and s.detail.get("tier")), None)
     detail = gate.detail if gate else {}
-    requires = detail.get("requires") or (_tier_requirements(run.tier, run.kind) if run.tier_id else [])
+    requires = detail.get("requires") or (tier_requirements(run.tier, run.kind) if run.tier_id else [])
     return {
         "stage": gate,
         "requires": requires,
@@ -475,10 +461,10 @@ def run_stop(request, run_id):
     return _back(run)
 
 
-DEPLOYMENT_ACTIONS = {
-    "stop": (deployment_stop, "Stopped {target}."),
-    "restart": (deployment_restart, "Restarted {target}."),
-    "rollback": (deployment_rollback, "Rolled {target} back to the deployment before this one."),
+DEPLOYMENT_DONE = {
+    "stop": "Stopped {target}.",
+    "restart": "Restarted {target}.",
+    "rollback": "Rolled {target} back to the deployment before this one.",
 }
 
 
@@ -487,17 +473,16 @@ DEPLOYMENT_ACTIONS = {
 def deployment_action(request, run_id, deployment_id: int, action: str):
     run = _run_or_404(request, run_id)
     deployment = run.deployments.filter(pk=deployment_id).first()
-    if deployment is None or action not in DEPLOYMENT_ACTIONS:
+    if deployment is None or action not in DEPLOYMENT_DONE:
         raise Http404("No such deployment of this run.")
-    if not user_may_approve(request.user):
-        raise PermissionDenied("Stopping, restarting and rolling back deployments needs the ops manager or admin role.")
-    operation, done = DEPLOYMENT_ACTIONS[action]
     try:
-        operation(deployment=deployment)
+        deployment_act(user=request.user, deployment=deployment, action=action)
+    except FactoryPermissionError as exc:
+        raise PermissionDenied(exc.message) from exc
     except (DeployError, ApplicationError) as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, done.format(target=deployment.target))
+        messages.success(request, DEPLOYMENT_DONE[action].format(target=deployment.target))
     return _back(run)
 
 
