@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from factory import git
-from factory.models import Deployment, DeploymentStatus, FactoryRun, Kind, StageName, StageStatus
+from factory.models import Deployment, DeploymentStatus, FactoryRun, StageName, StageStatus
 from factory.services import approvals_valid, deployment_record
 
 HEALTH_TIMEOUT_SECONDS = 20
@@ -56,7 +56,7 @@ def deploy_check(run: FactoryRun) -> list[str]:
     if stages.get(StageName.REVIEW) is None or stages[StageName.REVIEW].status not in ok:
         problems.append(f"review has not passed {sha[:12]}")
     test = stages.get(StageName.TEST)
-    needs_test = tier.requires_evals if run.kind == Kind.SKILL else tier.requires_tests
+    needs_test = tier.requires_evals if run.pack_domain else tier.requires_tests
     if needs_test and (test is None or test.status not in ok):
         problems.append(f"tests have not passed on {sha[:12]}")
     need = max(tier.required_approvals, 0 if tier.auto_deploy else 1)
@@ -67,7 +67,7 @@ def deploy_check(run: FactoryRun) -> list[str]:
 
 
 def deploy(*, run: FactoryRun, worktree: Path, log: Log) -> Deployment:
-    if run.kind == Kind.SKILL:
+    if run.pack_domain is not None:
         return _skill_deploy(run=run, worktree=worktree, log=log)
     if settings.ASPORA_FACTORY_DEPLOY_WEBHOOK:
         return _webhook_deploy(run=run, log=log)
@@ -78,34 +78,36 @@ def deploy(*, run: FactoryRun, worktree: Path, log: Log) -> Deployment:
 
 
 def _skill_deploy(*, run: FactoryRun, worktree: Path, log: Log) -> Deployment:
-    from factory.pipeline import repo_path, run_spec
+    from factory.pipeline import repo_path, skills_touched
     from skills.models import Skill, Source
     from skills.registry import pack_sync
 
-    spec = run_spec(run)
-    live = Path(settings.ASPORA_DOMAINS_DIR) / spec.domain
+    live = Path(settings.ASPORA_DOMAINS_DIR) / run.pack_domain
     repo = repo_path(run)
     changed = git.changed_paths(repo, run.base_sha, run.head_sha)
+    names = skills_touched(run, worktree, changed)
     before = {path: _read(live / path) for path in changed}
     _write_files(repo, run.head_sha, changed, live)
     log(f"wrote {', '.join(changed)} into {live}")
     report = pack_sync(path=live, source=Source.FACTORY, author=run.requester)
-    if not report.ok or spec.name not in report.created + report.updated + report.unchanged:
+    imported = set(report.created + report.updated + report.unchanged)
+    if not report.ok or not set(names) <= imported:
         _restore(live, before)
         pack_sync(path=live)
-        problems = "; ".join(str(p) for p in report.problems) or f"{spec.name} was not imported"
-        raise DeployError(f"The registry refused the pack, so the live skill is unchanged: {problems}")
+        missing = ", ".join(sorted(set(names) - imported))
+        problems = "; ".join(str(p) for p in report.problems) or f"{missing} was not imported"
+        raise DeployError(f"The registry refused the pack, so the live skills are unchanged: {problems}")
     merged = git.merge_to_main(repo, run.head_sha)
-    log(f"main of {run.target_repo} is now {merged[:12]}; {spec.name} imported")
-    skill = Skill.objects.select_related("current_version").get(name=spec.name)
+    log(f"main of {run.target_repo} is now {merged[:12]}; {', '.join(names)} imported")
+    single = Skill.objects.select_related("current_version").get(name=names[0]) if len(names) == 1 else None
     return deployment_record(
         run=run,
-        target=spec.name,
+        target=", ".join(names)[:200],
         deployer="skill",
         sha=run.head_sha,
         path=str(live),
-        url=f"/console/?skill={spec.name}",
-        skill_version=skill.current_version,
+        url=f"/console/?skill={names[0]}",
+        skill_version=single.current_version if single else None,
     )
 
 
@@ -282,7 +284,6 @@ def deployment_rollback(*, deployment: Deployment) -> Deployment | None:
     """Return the target to the deployment before this one (a new skill: take it out of service)."""
     from skills.models import Skill
     from skills.registry import pack_sync
-    from skills.services import skill_rollback
 
     if deployment.status != DeploymentStatus.LIVE:
         raise DeployError(f"Only the live deployment can be rolled back; this one is {deployment.status}.")
@@ -291,16 +292,18 @@ def deployment_rollback(*, deployment: Deployment) -> Deployment | None:
     if deployment.deployer == "skill":
         from factory.pipeline import repo_path
 
+        # The pack's files go back to what they were before the run; skills the run added leave service.
         repo, live = repo_path(run), Path(deployment.path)
         changed = git.changed_paths(repo, run.base_sha, run.head_sha)
         _write_files(repo, run.base_sha, changed, live)
-        skill = Skill.objects.get(name=deployment.target)
-        if previous is not None and previous.skill_version is not None:
-            skill_rollback(skill=skill, version=previous.skill_version)
-        else:
-            skill.is_active = False
-            skill.save(update_fields=["is_active", "updated_at"])
-        pack_sync(path=live)
+        report = pack_sync(path=live)
+        if not report.ok:
+            raise DeployError(
+                "The pack as it was before the run no longer imports: " + "; ".join(map(str, report.problems))
+            )
+        for name in deployment.target.split(", "):
+            if not git.exists_at(repo, run.base_sha, f"skills/{name}/SKILL.md"):
+                Skill.objects.filter(name=name).update(is_active=False)
     elif deployment.deployer == "product":
         _terminate(deployment.pid)
         if previous is not None:

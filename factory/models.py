@@ -126,6 +126,11 @@ class FactoryRun(models.Model):
         return self.status in TERMINAL_RUN_STATUSES
 
     @property
+    def pack_domain(self) -> str | None:
+        """The domain whose pack the run changes (a skill, or a change to `pack-<domain>`); else None."""
+        return self.target_repo.removeprefix("pack-") if self.target_repo.startswith("pack-") else None
+
+    @property
     def duration_seconds(self) -> float | None:
         if not self.started_at:
             return None

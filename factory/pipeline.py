@@ -181,15 +181,36 @@ def _generate(run: FactoryRun, stage: FactoryStage) -> None:
 def _repo_prepare(run: FactoryRun, spec) -> Path:
     """The target's repository, its main branch brought up to date with what is live."""
     repo = repo_path(run)
-    if run.kind == Kind.SKILL:
-        live = Path(settings.ASPORA_DOMAINS_DIR) / spec.domain
+    if run.kind == Kind.CHANGE and not (repo / ".git").exists():
+        raise StageFailed(
+            f"There is no repository {run.target_repo!r} to change: a change targets a product the factory "
+            "generated (product-<name>) or a domain pack (pack-<domain>)."
+        )
+    domain = run.pack_domain
+    if domain is not None:
+        live = Path(settings.ASPORA_DOMAINS_DIR) / domain
         if not live.is_dir():
-            raise StageFailed(f"There is no domain pack {spec.domain!r} in {settings.ASPORA_DOMAINS_DIR}.")
+            raise StageFailed(f"There is no domain pack {domain!r} in {settings.ASPORA_DOMAINS_DIR}.")
         git.repo_ensure(repo, seed_from=live)
         git.repo_sync_from(repo, live, message="Sync with the live pack")
     else:
         git.repo_ensure(repo)
     return repo
+
+
+def skills_touched(run: FactoryRun, tree: Path, changed: list[str]) -> list[str]:
+    """The skills of a pack a run changes: the spec's skill, or for a change every skill whose files
+    it touched (all of the pack's skills when it touched the pack's configuration)."""
+    from skills.packs import pack_read
+
+    spec = run_spec(run)
+    if spec.kind == Kind.SKILL:
+        return [spec.name]
+    listed = [parsed.entry.name for parsed in pack_read(tree).skills]
+    if "aspora.config.yaml" in changed:
+        return listed
+    folders = {path.split("/")[1] for path in changed if path.startswith("skills/") and path.count("/") >= 2}
+    return [name for name in listed if name in folders]
 
 
 @_step(StageName.GATE)
@@ -334,26 +355,30 @@ def _finding_line(finding: Finding) -> str:
 @_step(StageName.TEST)
 def _test(run: FactoryRun, stage: FactoryStage) -> None:
     tree = worktree_path(run)
-    if run.kind == Kind.SKILL:
-        _test_skill(run, stage, tree)
+    if run.pack_domain is not None:
+        _test_skills(run, stage, tree)
     else:
         _test_product(run, stage, tree)
 
 
-def _test_skill(run: FactoryRun, stage: FactoryStage, tree: Path) -> None:
+def _test_skills(run: FactoryRun, stage: FactoryStage, tree: Path) -> None:
     from skills.evals import skill_candidate_evaluate
 
-    spec = run_spec(run)
     if not run.tier.requires_evals:
         stage_finish(stage=stage, status=StageStatus.SKIPPED, summary=f"the {run.tier.name} tier needs no evals")
         return
-    results = skill_candidate_evaluate(pack=tree, skill_name=spec.name, author=run.requester, note=f"factory {run.id}")
+    names = skills_touched(run, tree, git.changed_paths(tree, run.base_sha, run.head_sha))
+    if not names:
+        raise StageFailed("The change touches no skill of the pack, so there is nothing to evaluate.")
+    results = []
+    for name in names:
+        results += skill_candidate_evaluate(pack=tree, skill_name=name, author=run.requester, note=f"factory {run.id}")
     for result in results:
         verdict = "passed" if result.passed else "FAILED: " + "; ".join(result.problems)
-        stage_log(stage=stage, line=f"eval {result.ask!r} as {result.user or '?'}: {verdict}")
+        stage_log(stage=stage, line=f"{result.skill}: eval {result.ask!r} as {result.user or '?'}: {verdict}")
     failed = [r for r in results if not r.passed]
     summary = f"{len(results) - len(failed)} of {len(results)} evals passed"
-    detail = {"passed": len(results) - len(failed), "failed": len(failed)}
+    detail = {"passed": len(results) - len(failed), "failed": len(failed), "skills": names}
     stage_finish(
         stage=stage, status=StageStatus.FAILED if failed else StageStatus.PASSED, summary=summary, detail=detail
     )

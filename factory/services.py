@@ -107,7 +107,10 @@ def risk_tiers_default_create() -> None:
 
 
 def target_for(spec) -> str:
-    """The repository a spec's change lands in: a domain pack for a skill, its own repo for a product."""
+    """The repository a spec's change lands in: a domain pack for a skill, its own repo for a
+    product, the repository it names for a change."""
+    if spec.kind == Kind.CHANGE:
+        return spec.target
     return f"pack-{spec.domain}" if spec.kind == Kind.SKILL else f"product-{spec.name}"
 
 

@@ -205,6 +205,11 @@ class ChangeSpec(_Strict):
     kind: Literal["change"]
     name: str = Field(pattern=SLUG, max_length=64)
     title: str = Field(min_length=1, max_length=200)
+    target: str = Field(
+        pattern=r"^(pack|product)-[a-z0-9]+(-[a-z0-9]+)*$",
+        max_length=120,
+        description="the repository the factory manages to change: pack-<domain> or product-<name>",
+    )
     description: str = ""
     test_paths: list[str] = Field(default_factory=list, description="tests the agent must keep passing")
 

@@ -526,6 +526,7 @@ CHANGE = """\
 kind: change
 name: exact-vat
 title: Exact VAT
+target: product-vat-calculator
 ---
 VAT is computed with a float; compute it exactly with Decimal.
 """
