@@ -270,3 +270,8 @@ ASPORA_FACTORY_TEST_TIMEOUT = env.int("ASPORA_FACTORY_TEST_TIMEOUT", default=300
 # A deployment webhook for real pipelines (signed with the secret), used instead of local products.
 ASPORA_FACTORY_DEPLOY_WEBHOOK = env.str("ASPORA_FACTORY_DEPLOY_WEBHOOK", default="")
 ASPORA_FACTORY_WEBHOOK_SECRET = env.str("ASPORA_FACTORY_WEBHOOK_SECRET", default="")
+# The factory's model for the coding agent, LLM review and remediation (else ASPORA_MODEL; none: offline).
+ASPORA_FACTORY_MODEL = env.str("ASPORA_FACTORY_MODEL", default="")
+ASPORA_FACTORY_REVIEW_MAX_CHARS = env.int("ASPORA_FACTORY_REVIEW_MAX_CHARS", default=60_000)
+ASPORA_FACTORY_REVIEW_MAX_TOKENS = env.int("ASPORA_FACTORY_REVIEW_MAX_TOKENS", default=60_000)
+ASPORA_FACTORY_REMEDIATE_MAX_TOKENS = env.int("ASPORA_FACTORY_REMEDIATE_MAX_TOKENS", default=100_000)
