@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,19 @@ def clean_env(base: Path) -> dict[str, str]:
     return env
 
 
+def stop_products_under(folder: Path) -> int:
+    """Deployed products outlive the commands that started them (their own sessions): stop them."""
+    stopped = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")).is_relative_to(folder):
+                os.kill(int(proc.name), signal.SIGTERM)
+                stopped += 1
+        except OSError:
+            continue
+    return stopped
+
+
 def one_run(kind: str, template_db: Path, workdir: Path) -> dict:
     base = Path(tempfile.mkdtemp(dir=workdir))
     shutil.copy(template_db, base / "db.sqlite3")
@@ -66,6 +80,7 @@ def one_run(kind: str, template_db: Path, workdir: Path) -> dict:
         )
         run = json.loads(approved.stdout)
     wall = time.perf_counter() - started
+    stop_products_under(base)
     if run["status"] != "deployed":
         raise SystemExit(f"{kind} run ended {run['status']}: {run['stop_reason']}\n{queued.stderr}")
     return {"wall": wall, "run": run}
