@@ -63,6 +63,7 @@ from tenants.models import Role
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
 MAX_SPEC_CHARS = 100_000
 DONE_SHOWN = 50
+OPEN_DIFF_LINES = 300  # lines of diff shown open before the rest of the files start folded
 LONG_DIFF_FILE = 400  # lines; longer files start collapsed
 PIPELINE = [StageName.GENERATE, StageName.GATE, StageName.REVIEW, StageName.TEST, StageName.APPROVE, StageName.DEPLOY]
 
@@ -216,6 +217,7 @@ class DiffFile:
     additions: int = 0
     deletions: int = 0
     lines: list[tuple[str, int | None, int | None, str]] = field(default_factory=list)
+    expanded: bool = True
 
     @property
     def long(self) -> bool:
@@ -276,6 +278,11 @@ def _run_diff(run: FactoryRun) -> dict:
     except (git.GitError, OSError) as exc:
         return {"files": [], "error": f"The diff could not be read: {exc}", "empty": ""}
     files, cut = diff_parse(text)
+    # A whole generated product is thousands of lines: open files only while the page stays readable.
+    shown = 0
+    for diff_file in files:
+        diff_file.expanded = not diff_file.long and shown + len(diff_file.lines) <= OPEN_DIFF_LINES
+        shown += len(diff_file.lines) if diff_file.expanded else 0
     return {
         "files": files,
         "cut": cut,
