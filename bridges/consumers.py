@@ -24,7 +24,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from aspora.errors import ApplicationError
 from aspora.realtime import group_name, user_group
 from aspora.text import markdown_to_safe_html
-from skills.selectors import conversation_get_for_user, skill_run_events_after, skill_run_get_for_user
+from skills.selectors import conversation_get_for_user, skill_run_events_after, skill_run_ref_for_user
 from skills.services import skill_run_decide, skill_run_start
 from tenants.context import Channel
 from tenants.services import asker_context_build
@@ -41,7 +41,7 @@ def _authenticated(scope) -> bool:
 @database_sync_to_async
 def _run_for(user, run_id):
     try:
-        return skill_run_get_for_user(user=user, run_id=uuid.UUID(str(run_id)))
+        return skill_run_ref_for_user(user=user, run_id=uuid.UUID(str(run_id)))
     except ValueError:
         return None
 

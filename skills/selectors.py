@@ -129,6 +129,11 @@ def skill_run_get_for_user(*, user: User, run_id) -> SkillRun | None:
     return skill_run_list_for_user(user=user).filter(pk=run_id).first()
 
 
+def skill_run_ref_for_user(*, user: User, run_id) -> SkillRun | None:
+    """Only the asker's run, reading nothing but its id: enough to follow it or hand it to a service."""
+    return SkillRun.objects.filter(user=user, pk=run_id).only("id").first()
+
+
 def skill_run_events_after(*, run: SkillRun, seq: int = 0) -> list:
     return list(run.events.filter(seq__gt=seq).order_by("seq"))
 
