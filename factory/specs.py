@@ -22,6 +22,7 @@ from tenants.models import Role
 
 SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+TARGET = r"^(pack|product)-[a-z0-9]+(-[a-z0-9]+)*$"
 FIELD_TYPES = ("text", "integer", "decimal", "money", "ratio", "percent", "currency", "date", "boolean")
 NUMBER_TYPES = ("integer", "decimal", "money", "ratio", "percent")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -30,6 +31,14 @@ _PATH_PARAM = re.compile(r"\{([^}]*)\}")
 _REQUEST = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) (/\S*)$")
 
 Identifier = Annotated[str, Field(pattern=IDENTIFIER, max_length=63)]
+# What a PM reads instead of a regular expression.
+_PATTERN_WORDS = {
+    SLUG: "must be lowercase letters and digits joined by single hyphens (like wealth-checker)",
+    IDENTIFIER: "must start with a lowercase letter, then lowercase letters, digits or underscores (like avg_cost)",
+    _REQUEST.pattern: "must be a method and a path, like GET /portfolio/asha",
+    r"^/[A-Za-z0-9_\-/{}]*$": "must be a path starting with /, like /portfolio/{user_id}",
+    TARGET: "must be a repository the factory manages: pack-<domain> or product-<name>",
+}
 FieldType = Literal["text", "integer", "decimal", "money", "ratio", "percent", "currency", "date", "boolean"]
 
 
@@ -206,7 +215,7 @@ class ChangeSpec(_Strict):
     name: str = Field(pattern=SLUG, max_length=64)
     title: str = Field(min_length=1, max_length=200)
     target: str = Field(
-        pattern=r"^(pack|product)-[a-z0-9]+(-[a-z0-9]+)*$",
+        pattern=TARGET,
         max_length=120,
         description="the repository the factory manages to change: pack-<domain> or product-<name>",
     )
@@ -446,6 +455,8 @@ def spec_parse(text: str, *, source: str = "spec") -> SkillSpec | ProductSpec | 
                 message = "is required"
             elif error["type"] == "extra_forbidden":
                 message = "is not a known field"
+            elif error["type"] == "string_pattern_mismatch":
+                message = _PATTERN_WORDS.get(error["ctx"]["pattern"], message) + f", not {error['input']!r}"
             line = body_line if loc == (field,) else _line_of(node, loc, 1)
             problems.append(SpecProblem(source, line, _field_path(loc), message))
         raise SpecError(problems) from exc

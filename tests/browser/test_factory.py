@@ -66,14 +66,16 @@ def test_the_spec_editor_previews_checks_and_keeps_a_broken_spec(page, asgi_serv
     editor.fill(editor.input_value().replace("domain: ecm", "domain: ECM Ops"))
     check = page.locator("#spec-check")
     expect(check).to_contain_text("Not ready to queue:")
-    expect(check).to_contain_text("line 5: domain: String should match pattern")
+    expect(check).to_contain_text("line 5: domain: must be lowercase letters and digits joined by single hyphens")
     check.get_by_role("button", name="line 5").click()
     selected = "(() => { const t = document.getElementById('spec-text'); return t.value.slice(t.selectionStart, t.selectionEnd); })()"  # noqa: E501
     assert page.evaluate(selected) == "domain: ECM Ops"
 
     typed = editor.input_value()
     page.get_by_role("button", name="Queue run").click()
-    expect(page.locator("#spec-errors")).to_contain_text("ecm-stale-escalations.md:5: domain: String should match")
+    expect(page.locator("#spec-errors")).to_contain_text(
+        "ecm-stale-escalations.md:5: domain: must be lowercase letters and digits"
+    )
     expect(page.get_by_label("Spec markdown with a YAML frontmatter")).to_have_value(typed)  # kept, as typed
     assert FactoryRun.objects.count() == 6
     screenshot("factory-new-spec-error")

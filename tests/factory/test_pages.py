@@ -148,7 +148,7 @@ def test_a_spec_error_is_shown_at_its_line_and_keeps_the_text(client, world):
     assert response.status_code == 422
     errors = _text(_section(html, "spec-errors"))
     assert "The spec was not queued." in errors
-    assert "wealth.md:3: name: String should match pattern" in errors
+    assert "wealth.md:3: name: must be lowercase letters and digits joined by single hyphens" in errors
     assert "name: Wealth Checker &lt;beta&gt;\n" in html  # the textarea keeps it, escaped
     assert "<beta>" not in html
     assert 'value="wealth.md"' in html
