@@ -49,3 +49,36 @@ def test_a_worker_drives_a_queued_skill_spec_to_a_live_skill(start_worker, tmp_p
     assert (live / "ecm" / "skills" / "stale-escalations" / "SKILL.md").is_file()
     assert "factory.factory_run_drive" in worker.log.read_text()
     assert seen_running, "no stage was ever seen running: progress is not visible while the run goes"
+
+
+def test_a_factory_run_whose_worker_child_is_killed_mid_stage_resumes(start_worker, tmp_path, settings):
+    import os
+    import signal
+    import subprocess
+
+    from factory.models import StageName
+
+    settings.ASPORA_FACTORY_DISPATCH = "celery"
+    demo_seed(password="pw")
+    risk_tiers_default_create()
+    worker = start_worker(pool="prefork", env={"ASPORA_FACTORY_DIR": str(tmp_path / "factory")}, name="factory-kill")
+    spec = settings.BASE_DIR / "factory" / "specs" / "wealth-portfolio-checker.md"
+
+    run = factory_run_queue(requester=User.objects.get(username="paula"), spec_text=spec.read_text())
+    deadline = time.monotonic() + 120
+    while not run.stages.filter(name=StageName.TEST, status=StageStatus.RUNNING).exists():
+        assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
+        time.sleep(0.02)
+    child = int(subprocess.check_output(["pgrep", "-P", str(worker.pid)], text=True).split()[0])
+    os.kill(child, signal.SIGKILL)  # the worker's process dies in the middle of the test stage
+
+    while FactoryRun.objects.get(pk=run.pk).status != RunStatus.WAITING:
+        run.refresh_from_db()
+        assert not run.is_finished, run.stop_reason
+        assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
+        time.sleep(0.05)
+
+    tests = list(run.stages.filter(name=StageName.TEST).values_list("status", "summary"))
+    assert tests[0] == (StageStatus.FAILED, "Interrupted: the worker running it stopped.")
+    assert tests[-1][0] == StageStatus.PASSED
+    assert run.stages.filter(name=StageName.GENERATE).count() == 1  # what was done is not redone
