@@ -9,6 +9,8 @@ from django.views.decorators.http import require_GET
 
 from aspora.health import readiness_report
 from aspora.text import markdown_to_safe_html
+from factory.graduation import domain_activity_list
+from factory.services import user_may_queue
 from skills.packs import example_texts
 from skills.selectors import (
     conversation_get_for_user,
@@ -45,6 +47,8 @@ def dashboard(request):
         {
             "memberships": membership_list_for_user(user=request.user),
             "identities": channel_identity_list_for_user(user=request.user),
+            "domains": domain_activity_list(tenant_id=request.user.tenant_id) if request.user.tenant_id else [],
+            "may_queue": user_may_queue(request.user),
             "section": "dashboard",
         },
     )

@@ -25,6 +25,7 @@ from aspora.errors import ApplicationError
 from aspora.text import markdown_to_safe_html
 from factory import git
 from factory.deployers import DeployError
+from factory.graduation import CORE_RECORDS, graduation_spec_text
 from factory.models import (
     SEVERITY_RANK,
     TERMINAL_RUN_STATUSES,
@@ -58,6 +59,7 @@ from factory.services import (
     user_may_queue,
 )
 from factory.specs import SpecError, spec_parse
+from skills.models import Domain
 from tenants.models import Role
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
@@ -173,6 +175,10 @@ def queue(request):
             messages.success(request, f"Queued “{run.title}”. Its stages appear below as they run.")
             return redirect("factory-run", run_id=run.id)
     may_queue = user_may_queue(request.user)
+    graduating = request.GET.get("graduate", "") if request.method == "GET" and may_queue else ""
+    domain = Domain.objects.filter(name=graduating).first() if graduating else None
+    if domain is not None and domain.name in CORE_RECORDS:
+        spec_text, spec_name = graduation_spec_text(domain=domain), f"{domain.name}-graduation.md"
     context.update(
         may_queue=may_queue,
         refusal="" if may_queue else _queue_refusal(request.user),
@@ -181,7 +187,7 @@ def queue(request):
         spec_text=spec_text,
         spec_name=spec_name,
         errors=[line for line in error.splitlines() if line.strip()],
-        editor_open=bool(error) or (may_queue and context["total"] == 0) or "new" in request.GET,
+        editor_open=bool(error or spec_text) or (may_queue and context["total"] == 0) or "new" in request.GET,
     )
     return render(request, "factory/queue.html", context, status=status)
 
