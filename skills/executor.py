@@ -49,18 +49,22 @@ from pydantic_ai import (
     UsageLimitExceeded,
     UsageLimits,
 )
+from pydantic_ai.capabilities import ProcessHistory
 from pydantic_ai.messages import ModelRequest, RetryPromptPart, UserPromptPart
 from pydantic_ai.models import Model
 from pydantic_ai.models.fallback import FallbackModel
 
 from aspora import eventloop
+from aspora.observability import metrics
 from aspora.text import markdown_to_safe_html
 from skills.deps import SkillDeps
+from skills.governance import answer_links_neutralise, domain_redaction_kinds, model_redactor
 from skills.models import RunStatus, SkillRun, SkillRunEvent, SkillVersion
 from skills.offline import OFFLINE_MODEL_NAME, offline_model
 from skills.packs import domain_tool_names
 from skills.services import skill_run_event_record
 from tenants.context import AskerContext
+from usage.pricing import run_cost_usd
 
 logger = logging.getLogger(__name__)
 
@@ -125,25 +129,18 @@ def model_resolve(version: SkillVersion) -> ResolvedModel:
 
 
 def cost_usd(*, resolved: ResolvedModel, input_tokens: int, output_tokens: int) -> Decimal:
-    if resolved.offline or resolved.provider is None or not (input_tokens or output_tokens):
+    """The admin's price table (usage.ModelPrice), else genai-prices; 0 offline. See docs/usage.md."""
+    if resolved.provider is None:  # "test" and the offline model have no price
         return Decimal(0)
-    from genai_prices import Usage, calc_price
-
-    try:
-        price = calc_price(
-            Usage(input_tokens=input_tokens, output_tokens=output_tokens),
-            model_ref=resolved.name.partition(":")[2],
-            provider_id=resolved.provider,
-        )
-    except LookupError:
-        logger.warning("no price known for %s; cost recorded as 0", resolved.name)
-        return Decimal(0)
-    return Decimal(str(price.total_price)).quantize(Decimal("0.000001"))
+    return run_cost_usd(
+        model=resolved.name, offline=resolved.offline, input_tokens=input_tokens, output_tokens=output_tokens
+    )
 
 
 # --- agents ---------------------------------------------------------------------------------
 
 _agents: dict[int, Agent] = {}
+_versions: dict[int, SkillVersion] = {}
 _agents_lock = threading.Lock()
 
 
@@ -155,6 +152,14 @@ def _who_is_asking(ctx: RunContext[SkillDeps]) -> str:
         "Tools already know who is asking and only see what this person may see. "
         "Never try to act for another person, team or tenant."
     )
+
+
+def version_get(pk: int) -> SkillVersion:
+    """A skill version with its skill and domain, read once per process: versions never change."""
+    version = _versions.get(pk)
+    if version is None:
+        version = _versions[pk] = SkillVersion.objects.select_related("skill__domain").get(pk=pk)
+    return version
 
 
 def agent_for_version(version: SkillVersion) -> Agent:
@@ -187,6 +192,8 @@ def _agent_build(version: SkillVersion) -> Agent:
         output_type=[str, DeferredToolRequests],
         name=version.skill.name,
         retries=1,
+        # Data governance (docs/security.md): PII redacted before any provider sees a message.
+        capabilities=[ProcessHistory(model_redactor(domain_redaction_kinds(version.skill.domain)))],
     )
 
 
@@ -265,6 +272,7 @@ class _Recorder:
         if self.run.first_token_at is None:
             self.run.first_token_at = timezone.now()
             SkillRun.objects.filter(pk=self.run.pk).update(first_token_at=self.run.first_token_at)
+            metrics.first_token_observe(run=self.run)
         if not self.buffer:
             self.buffer_since = time.monotonic()
         self.buffer.append(text)
@@ -302,6 +310,8 @@ class _Recorder:
             else:
                 outcome, content = part.outcome, part.content
             self.tools_ran += outcome == "success"
+            name = part.tool_name or self.tool_names.get(part.tool_call_id, "")
+            metrics.tool_call_observe(tool=name, outcome=outcome, seconds=time.monotonic() - started)
             self.emit(
                 "run.tool_result",
                 {
@@ -362,12 +372,14 @@ def _fail(run: SkillRun, recorder: "_Recorder", message: str) -> SkillRun:
     run.error = message
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "error", "finished_at"])
+    metrics.skill_run_observe(run=run, input_tokens=0, output_tokens=0, cost_usd=0)
     return run
 
 
 def skill_run_load(*, run_id: str) -> SkillRun | None:
-    """The run and everything executing it reads, in one query: who asked, the skill version, the
-    last event's `seq` and, in a conversation, the history of the last answer before it."""
+    """The run and everything executing it reads, in one query: who asked, the last event's `seq`
+    and, in a conversation, the history of the last answer before it. The skill version comes
+    from this process's copy."""
     earlier = (
         SkillRun.objects.filter(
             conversation_id=OuterRef("conversation_id"), status=RunStatus.SUCCEEDED, queued_at__lt=OuterRef("queued_at")
@@ -376,8 +388,8 @@ def skill_run_load(*, run_id: str) -> SkillRun | None:
         .values("message_history")[:1]
     )
     last_seq = SkillRunEvent.objects.filter(run=OuterRef("pk")).order_by("-seq").values("seq")[:1]
-    return (
-        SkillRun.objects.select_related("user", "team", "tenant", "skill_version__skill__domain")
+    run = (
+        SkillRun.objects.select_related("user", "team", "tenant")
         .annotate(
             last_seq=Coalesce(Subquery(last_seq), 0),
             earlier_history=Subquery(earlier, output_field=JSONField()),
@@ -385,6 +397,9 @@ def skill_run_load(*, run_id: str) -> SkillRun | None:
         .filter(pk=run_id)
         .first()
     )
+    if run is not None and run.skill_version_id is not None:
+        run.skill_version = version_get(run.skill_version_id)
+    return run
 
 
 def skill_run_execute(
@@ -481,6 +496,7 @@ def skill_run_execute(
     run.input_tokens += usage.input_tokens or 0
     run.output_tokens += usage.output_tokens or 0
     run.requests += usage.requests or 0
+    cost_before = run.cost_usd
     run.cost_usd = cost_usd(resolved=resolved, input_tokens=run.input_tokens, output_tokens=run.output_tokens)
     run.message_history = ModelMessagesTypeAdapter.dump_python(result.all_messages(), mode="json")
     output = result.output
@@ -492,11 +508,18 @@ def skill_run_execute(
         run.status = RunStatus.AWAITING_CONFIRMATION
         recorder.emit("run.confirmation_needed", {"calls": run.pending_tool_calls})
     else:
-        run.answer = (run.answer + "\n\n" if run.answer else "") + str(output)
+        # Links and images to hosts off the allow-list carry data out: made inert (docs/security.md).
+        run.answer = (run.answer + "\n\n" if run.answer else "") + answer_links_neutralise(str(output))
         run.pending_tool_calls = []
         run.status = RunStatus.SUCCEEDED
         run.finished_at = timezone.now()
     run.save()
+    metrics.skill_run_observe(
+        run=run,
+        input_tokens=usage.input_tokens or 0,
+        output_tokens=usage.output_tokens or 0,
+        cost_usd=run.cost_usd - cost_before,
+    )
     if run.status == RunStatus.SUCCEEDED:
         recorder.emit(
             "run.final",
