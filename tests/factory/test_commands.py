@@ -1,7 +1,6 @@
 """factory_run and factory_approve, as a PM and an approver use them from a terminal."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,24 +9,12 @@ from django.core.management import CommandError, call_command
 
 from factory.deployers import deployment_rollback
 from factory.models import Deployment, DeploymentStatus, FactoryRun, RunStatus
-from factory.services import risk_tiers_default_create
 from skills.models import Skill
 from skills.services import NoSkillMatchedError, skill_run_start
 from tenants.context import Channel
 from tests.skills.conftest import context_for, demo, eager_tasks  # noqa: F401 - fixtures
 
 SPECS = Path(django_settings.BASE_DIR) / "factory" / "specs"
-
-
-@pytest.fixture
-def factory_world(demo, settings, tmp_path):  # noqa: F811
-    live = tmp_path / "domains"
-    shutil.copytree(settings.ASPORA_DOMAINS_DIR, live, ignore=shutil.ignore_patterns("__pycache__"))
-    settings.ASPORA_DOMAINS_DIR = live
-    settings.ASPORA_FACTORY_DIR = tmp_path / "factory"
-    settings.ASPORA_FACTORY_DISPATCH = "inline"
-    risk_tiers_default_create()
-    return live
 
 
 def test_factory_run_wait_json_prints_the_whole_run(factory_world, capsys):

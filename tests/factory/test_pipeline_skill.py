@@ -2,15 +2,13 @@
 branch of the ECM pack's repository, gated, reviewed, evaluated, deployed into the live pack and
 answered by the registry's new version, as a Slack user would ask it."""
 
-import shutil
 from pathlib import Path
 
-import pytest
 from django.conf import settings as django_settings
 
 from factory.models import Deployment, RunStatus, StageName, StageStatus
 from factory.selectors import factory_run_summary
-from factory.services import factory_run_queue, risk_tiers_default_create
+from factory.services import factory_run_queue
 from skills.models import RunStatus as SkillRunStatus
 from skills.models import Skill, Source
 from skills.services import skill_run_start
@@ -18,18 +16,6 @@ from tenants.context import Channel
 from tests.skills.conftest import context_for, demo, eager_tasks  # noqa: F401 - fixtures
 
 SPEC = Path(django_settings.BASE_DIR) / "factory" / "specs" / "ecm-stale-escalations.md"
-
-
-@pytest.fixture
-def factory_world(demo, settings, tmp_path):  # noqa: F811
-    """A live copy of the packs the factory may deploy into, and a workspace of its own."""
-    live = tmp_path / "domains"
-    shutil.copytree(settings.ASPORA_DOMAINS_DIR, live, ignore=shutil.ignore_patterns("__pycache__"))
-    settings.ASPORA_DOMAINS_DIR = live
-    settings.ASPORA_FACTORY_DIR = tmp_path / "factory"
-    settings.ASPORA_FACTORY_DISPATCH = "inline"
-    risk_tiers_default_create()  # a transactional test's flush removed the migration's rows
-    return live
 
 
 def test_the_ecm_spec_becomes_a_live_skill_a_slack_user_can_call(factory_world, django_capture_on_commit_callbacks):

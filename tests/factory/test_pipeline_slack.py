@@ -2,15 +2,13 @@
 the bot in Slack in their own words and the new skill answers in the thread."""
 
 import json
-import shutil
 import time
 from pathlib import Path
 
-import pytest
 from django.conf import settings as django_settings
 
 from factory.models import RunStatus
-from factory.services import factory_run_queue, risk_tiers_default_create
+from factory.services import factory_run_queue
 from skills.models import SkillRun
 from tenants.models import User
 from tests.bridges.conftest import drain, linked, mention, post_event, slack_api, slack_env  # noqa: F401
@@ -19,19 +17,9 @@ from tests.skills.conftest import demo, eager_tasks  # noqa: F401 - fixtures
 SPEC = Path(django_settings.BASE_DIR) / "factory" / "specs" / "ecm-stale-escalations.md"
 
 
-@pytest.fixture
-def live_packs(demo, settings, tmp_path):  # noqa: F811
-    live = tmp_path / "domains"
-    shutil.copytree(settings.ASPORA_DOMAINS_DIR, live, ignore=shutil.ignore_patterns("__pycache__"))
-    settings.ASPORA_DOMAINS_DIR = live
-    settings.ASPORA_FACTORY_DIR = tmp_path / "factory"
-    settings.ASPORA_FACTORY_DISPATCH = "inline"
-    risk_tiers_default_create()
-
-
 def test_a_deployed_skill_answers_a_slack_mention_seconds_later(
     client,
-    live_packs,
+    factory_world,
     linked,  # noqa: F811 - the imported fixture
     slack_env,  # noqa: F811 - the imported fixture
     django_capture_on_commit_callbacks,
