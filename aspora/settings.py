@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "domains.ecm",
     "domains.fincrime",
     "domains.fraud",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -212,6 +213,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # With a reuse count it leaves the pool alone and only recycles it every this many tasks, while
 # aspora/celery.py hands connections back to the pool around each task, as Django does per request.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+# Periodic tasks (run `celery -A aspora beat`): the retention purge, nightly (docs/audit.md#retention).
+CELERY_BEAT_SCHEDULE = {
+    "audit-retention-purge": {"task": "audit.retention_purge", "schedule": 24 * 60 * 60},
+}
+
+# Retention (docs/audit.md#retention): the floors are FATF R.11's 5 years after closure for alerts and
+# cases, 12 months of audit with the last 3 online; values here and per jurisdiction may only raise them.
+ASPORA_RETENTION = {
+    "default": {"case_years": 5, "audit_months": 12, "audit_online_months": 3},
+    # e.g. "jurisdictions": {"AE": {"case_years": 8}}, "tenants": {"acme": "AE"}
+    "jurisdictions": {},
+    "tenants": {},
+}
 
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True

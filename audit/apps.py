@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class AuditConfig(AppConfig):
+    name = "audit"
+
+    def ready(self) -> None:
+        # Admin changes are recorded from Django's own LogEntry: no admin class needs editing.
+        from django.contrib.admin.models import LogEntry
+        from django.db.models.signals import post_save
+
+        from audit.signals import admin_log_entry_saved
+
+        post_save.connect(admin_log_entry_saved, sender=LogEntry, dispatch_uid="audit.admin_log_entry_saved")

@@ -1,0 +1,356 @@
+"""Writes of the audit trail (docs/audit.md).
+
+Invariants:
+- `audit_event_append()` is the one way a row is written. It takes the chain lock (PostgreSQL: a
+  transaction-scoped advisory lock; SQLite: a process lock and a transaction), reads the last row
+  and stores the new one with `prev_hash` = the last row's hash, so the chain stays linear however
+  many workers append at once. An append inside a caller's transaction commits or rolls back with it.
+- Everything stored in `data` and `summary` has passed `audit_redact()` first.
+- The hooks below are called from the skills and factory services and from the admin's LogEntry;
+  they shape one row each and never raise for a missing optional attribute.
+"""
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from datetime import UTC
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.models import AuditEvent, Outcome
+from audit.redaction import audit_redact
+
+# Any constant works; it only has to be the same in every process that appends.
+CHAIN_LOCK_KEY = 0x41_55_44_49_54  # "AUDIT"
+_sqlite_lock = threading.Lock()
+COST_QUANTUM = Decimal("0.000001")
+HASHED_FIELDS = (
+    "seq", "occurred_at", "actor_id", "actor_label", "tenant_id", "team_id", "channel", "action",
+    "object_type", "object_id", "domain", "skill", "skill_version", "summary", "data", "outcome",
+    "latency_ms", "cost_usd", "prev_hash",
+)  # fmt: skip
+
+
+def _canonical_value(name: str, value: Any) -> Any:
+    if name == "occurred_at":
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if name == "cost_usd":
+        return None if value is None else str(Decimal(value).quantize(COST_QUANTUM))
+    return value
+
+
+def audit_row_hash(fields: dict[str, Any]) -> str:
+    """sha256 over the canonical JSON of a row's hashed fields (which include `prev_hash`)."""
+    canonical = {name: _canonical_value(name, fields[name]) for name in HASHED_FIELDS}
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _chain_lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+
+
+def audit_event_append(
+    *,
+    action: str,
+    actor=None,
+    actor_label: str = "",
+    tenant_id: int | None = None,
+    team_id: int | None = None,
+    channel: str = "",
+    object_type: str = "",
+    object_id: Any = "",
+    domain: str = "",
+    skill: str = "",
+    skill_version: int | None = None,
+    summary: str = "",
+    data: dict | None = None,
+    outcome: str = "",
+    latency_ms: int | None = None,
+    cost_usd: Decimal | str | None = None,
+) -> AuditEvent:
+    """Append one row to the chain. `data` and `summary` are redacted here."""
+    # A JSON round trip makes the hashed value exactly what the database gives back.
+    clean_data = json.loads(json.dumps(audit_redact(data or {}), default=str))
+    fields = {
+        "actor_id": getattr(actor, "pk", actor),
+        "actor_label": actor_label or (actor.get_username() if hasattr(actor, "get_username") else ""),
+        "tenant_id": tenant_id,
+        "team_id": team_id,
+        "channel": channel or "",
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id or ""),
+        "domain": domain or "",
+        "skill": skill or "",
+        "skill_version": skill_version,
+        "summary": audit_redact(summary)[:300],
+        "data": clean_data,
+        "outcome": outcome,
+        "latency_ms": None if latency_ms is None else max(int(latency_ms), 0),
+        "cost_usd": None if cost_usd is None else Decimal(str(cost_usd)).quantize(COST_QUANTUM),
+    }
+    sqlite = connection.vendor != "postgresql"
+    if sqlite:
+        _sqlite_lock.acquire()
+    try:
+        with transaction.atomic():
+            _chain_lock()
+            last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
+            # The time is taken under the lock, so it never goes backwards along the chain.
+            fields["occurred_at"] = timezone.now()
+            fields["seq"] = (last["seq"] + 1) if last else 1
+            fields["prev_hash"] = last["hash"] if last else ""
+            fields["hash"] = audit_row_hash(fields)
+            return AuditEvent.objects.create(**fields)
+    finally:
+        if sqlite:
+            _sqlite_lock.release()
+
+
+# --- verification ----------------------------------------------------------------------------
+
+
+@dataclass
+class ChainReport:
+    checked: int
+    broken_seq: int | None = None
+    broken_id: int | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_seq is None
+
+
+def _purge_anchor_ok(first: AuditEvent) -> bool:
+    """The first row left after a purge must point at the hash the purge recorded."""
+    if first.seq == 1:
+        return first.prev_hash == ""
+    return AuditEvent.objects.filter(
+        action="audit.purged", data__through_seq=first.seq - 1, data__last_hash=first.prev_hash
+    ).exists()
+
+
+def audit_chain_verify() -> ChainReport:
+    """Walk the chain in order; name the first row whose hash, link or position does not hold."""
+    checked, previous = 0, None
+    for row in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
+        fields = {name: getattr(row, name) for name in HASHED_FIELDS}
+        problem = ""
+        if previous is None and not _purge_anchor_ok(row):
+            problem = "its prev_hash matches neither the start of the chain nor a recorded purge"
+        elif previous is not None and row.seq != previous.seq + 1:
+            problem = f"rows {previous.seq + 1}..{row.seq - 1} are missing before it"
+        elif previous is not None and row.prev_hash != previous.hash:
+            problem = f"its prev_hash does not match the hash of row {previous.seq}"
+        elif audit_row_hash(fields) != row.hash:
+            problem = "its contents do not match its hash (the row was altered)"
+        if problem:
+            return ChainReport(checked=checked, broken_seq=row.seq, broken_id=row.pk, reason=problem)
+        checked += 1
+        previous = row
+    return ChainReport(checked=checked)
+
+
+# --- hooks: skill runs, factory approvals, admin changes --------------------------------------
+
+RUN_ACTIONS = {
+    "run.started",
+    "run.tool_call",
+    "run.confirmation_needed",
+    "run.confirmed",
+    "run.final",
+    "run.error",
+}
+
+
+def _run_fields(run) -> dict[str, Any]:
+    skill = run.skill if run.skill_id else None
+    version = run.skill_version if run.skill_version_id else None
+    return {
+        "actor": run.user,
+        "tenant_id": run.tenant_id,
+        "team_id": run.team_id,
+        "channel": run.channel,
+        "object_type": "skill_run",
+        "object_id": run.pk,
+        "domain": skill.domain.name if skill else "",
+        "skill": skill.name if skill else "",
+        "skill_version": version.number if version else None,
+    }
+
+
+def _since_queued_ms(run) -> int | None:
+    queued = getattr(run, "queued_at", None)
+    return int((timezone.now() - queued).total_seconds() * 1000) if queued else None
+
+
+def audit_run_event(*, run, type: str, data: dict) -> AuditEvent | None:
+    """The audit row for a stored run event, if the event is one the audit keeps (not text deltas)."""
+    if type not in RUN_ACTIONS:
+        return None
+    fields = _run_fields(run)
+    who = fields["actor"].get_username()
+    if type == "run.started":
+        return audit_event_append(
+            action=type,
+            **fields,
+            summary=f"{who} asked {fields['skill']} via {run.channel}: {run.message[:200]}",
+            data={"message": run.message, "model": data.get("model"), "offline": data.get("offline"),
+                  "routed": getattr(run, "routed", False)},
+            outcome=Outcome.PENDING,
+        )  # fmt: skip
+    if type == "run.tool_call":
+        return audit_event_append(
+            action=type,
+            **fields,
+            summary=f"tool {data.get('name')}",
+            data={"tool": data.get("name"), "tool_call_id": data.get("tool_call_id"), "args": data.get("args", {})},
+        )
+    if type == "run.confirmation_needed":
+        calls = data.get("calls", [])
+        return audit_event_append(
+            action=type,
+            **fields,
+            summary=f"waiting for {who} to confirm {', '.join(str(c.get('name')) for c in calls)}",
+            data={"calls": calls},
+            outcome=Outcome.PENDING,
+        )
+    if type == "run.confirmed":
+        approved = bool(data.get("approved"))
+        return audit_event_append(
+            action=type,
+            **fields,
+            summary=f"{who} {'confirmed' if approved else 'declined'} the pending tool calls",
+            data={"approved": approved, "note": data.get("note", "")},
+            outcome=Outcome.OK if approved else Outcome.REJECTED,
+        )
+    if type == "run.final":
+        return audit_event_append(
+            action="run.finished",
+            **fields,
+            summary=f"answered with {data.get('model') or run.model}",
+            data={"model": data.get("model"), "input_tokens": data.get("input_tokens"),
+                  "output_tokens": data.get("output_tokens")},
+            outcome=Outcome.OK,
+            latency_ms=data.get("latency_ms", run.latency_ms),
+            cost_usd=data.get("cost_usd", run.cost_usd),
+        )  # fmt: skip
+    return audit_event_append(
+        action="run.finished",
+        **fields,
+        summary=f"failed: {data.get('message', '')[:250]}",
+        data={"error": data.get("message", ""), "model": run.model},
+        outcome=Outcome.ERROR,
+        latency_ms=_since_queued_ms(run),
+        cost_usd=run.cost_usd,
+    )
+
+
+def audit_run_refused(*, run) -> AuditEvent:
+    """A refused request: who asked what, and why it was refused."""
+    fields = _run_fields(run)
+    return audit_event_append(
+        action="run.refused",
+        **fields,
+        summary=run.error[:300],
+        data={"message": run.message, "reason": run.error},
+        outcome=Outcome.REFUSED,
+        latency_ms=0,
+    )
+
+
+def audit_factory_decision(*, run, approval, user) -> AuditEvent:
+    """A person's approval or rejection of one exact commit of a factory run."""
+    approved = approval.decision == "approve"
+    tier = getattr(run, "tier", None)
+    return audit_event_append(
+        action="factory.approved" if approved else "factory.rejected",
+        actor=user,
+        tenant_id=run.tenant_id,
+        channel="web",
+        object_type="factory_run",
+        object_id=run.pk,
+        summary=f"{user.get_username()} {'approved' if approved else 'rejected'} {run.title} at {approval.sha[:12]}",
+        data={"sha": approval.sha, "comment": approval.comment, "tier": getattr(tier, "name", "")},
+        outcome=Outcome.OK if approved else Outcome.REJECTED,
+    )
+
+
+# What the admin audit watches: skills, permissions, risk tiers and teams (app_label, model).
+ADMIN_WATCHED = {
+    ("skills", "skill"),
+    ("skills", "skillversion"),
+    ("skills", "domain"),
+    ("skills", "skilluserobjectpermission"),
+    ("skills", "skillgroupobjectpermission"),
+    ("skills", "domainuserobjectpermission"),
+    ("skills", "domaingroupobjectpermission"),
+    ("auth", "group"),
+    ("auth", "permission"),
+    ("tenants", "team"),
+    ("tenants", "membership"),
+    ("tenants", "user"),
+    ("factory", "risktier"),
+    ("factory", "riskrule"),
+}
+SNAPSHOT_SKIP = {"password", "content", "instructions", "frontmatter", "config", "last_login"}
+
+
+def _snapshot(obj) -> dict[str, Any]:
+    """The object's plain fields (ids for relations), cheap to read; long texts and secrets left out."""
+    if obj is None:
+        return {}
+    values = {}
+    for field in obj._meta.concrete_fields:
+        if field.name in SNAPSHOT_SKIP:
+            continue
+        value = getattr(obj, field.attname)
+        values[field.attname] = value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+    return values
+
+
+def audit_admin_change(*, entry) -> AuditEvent | None:
+    """An admin add, change or delete of a watched model: who, when, the change message, before/after.
+
+    "After" is the object's fields now; "before" is the "after" the previous audit row for the same
+    object recorded, so no admin class has to capture anything.
+    """
+    content_type = entry.content_type
+    if content_type is None or (content_type.app_label, content_type.model) not in ADMIN_WATCHED:
+        return None
+    model = content_type.model_class()
+    obj = model._default_manager.filter(pk=entry.object_id).first() if model and entry.object_id else None
+    object_type = f"{content_type.app_label}.{content_type.model}"
+    previous = (
+        AuditEvent.objects.filter(action="admin.change", object_type=object_type, object_id=str(entry.object_id))
+        .order_by("-seq")
+        .values_list("data", flat=True)
+        .first()
+    )
+    verb = {1: "added", 2: "changed", 3: "deleted"}.get(entry.action_flag, "changed")
+    user = entry.user
+    return audit_event_append(
+        action="admin.change",
+        actor=user,
+        tenant_id=getattr(user, "tenant_id", None),
+        channel="admin",
+        object_type=object_type,
+        object_id=entry.object_id or "",
+        summary=f"{user.get_username()} {verb} {content_type.model} {entry.object_repr}",
+        data={
+            "verb": verb,
+            "message": entry.get_change_message(),
+            # The admin logs a deletion just before it deletes: what it removes is the "before".
+            "before": _snapshot(obj) if verb == "deleted" else (previous or {}).get("after", {}),
+            "after": {} if verb == "deleted" else _snapshot(obj),
+        },
+        outcome=Outcome.OK,
+    )

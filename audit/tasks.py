@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from audit.retention import retention_purge
+
+
+@shared_task(name="audit.retention_purge")
+def retention_purge_task() -> dict[str, int]:
+    """Nightly (CELERY_BEAT_SCHEDULE): safe to run twice, a second run finds nothing past its period."""
+    return retention_purge()
