@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "skills",
     "factory",
     "bridges",
+    "usage",
     "domains.ecm",
     "domains.fincrime",
     "domains.fraud",
@@ -271,6 +272,17 @@ ASPORA_FALLBACK_MODEL = env.str("ASPORA_FALLBACK_MODEL", default="")
 # Retries of a model request that failed with a timeout or a 5xx before the run fails.
 ASPORA_MODEL_RETRIES = env.int("ASPORA_MODEL_RETRIES", default=2)
 ASPORA_MODEL_RETRY_BACKOFF = env.float("ASPORA_MODEL_RETRY_BACKOFF", default=1.0)
+
+# Money and limits (docs/usage.md). The cache holds rate-limit windows: Redis in production, so
+# every process counts the same asks; process memory on the embedded default.
+if PRODUCTION:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# Asks per person per minute on each front door; 0 turns a door's limit off. `manage.py ask` is not limited.
+ASPORA_RATE_LIMIT_PER_MINUTE = env.int("ASPORA_RATE_LIMIT_PER_MINUTE", default=20)
+ASPORA_RATE_LIMITS = {
+    channel: env.int(f"ASPORA_RATE_LIMIT_PER_MINUTE_{channel.upper()}", default=ASPORA_RATE_LIMIT_PER_MINUTE)
+    for channel in ("web", "api", "slack", "whatsapp")
+}
 
 # Code Factory.
 # Where target repositories, run worktrees and deployed products live.

@@ -1,0 +1,1 @@
+"""Money and limits: model prices, budgets, per-user rate limits, and the usage dashboard."""
