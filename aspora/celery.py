@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown
 from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aspora.settings")
@@ -23,3 +23,11 @@ def _connections_release(sender=None, **kwargs) -> None:
     pool instead, so production settings set `CELERY_DB_REUSE_MAX` to keep it (see settings)."""
     if not getattr(getattr(sender, "request", None), "is_eager", False):
         close_old_connections()
+
+
+@worker_process_shutdown.connect
+def _metrics_release(pid=None, **kwargs) -> None:
+    """A prefork child is gone: its live gauges leave the shared metrics directory with it."""
+    from aspora.observability.metrics import process_exited
+
+    process_exited(pid or os.getpid())

@@ -232,7 +232,7 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
@@ -259,6 +259,10 @@ LOGGING = {
 }
 
 ASPORA_MODE = "production" if PRODUCTION else "embedded"
+
+# Observability (docs/observability.md). A Prometheus scraper sends this as a bearer token to
+# /metrics; staff may also read it signed in. Empty: only staff sessions.
+ASPORA_METRICS_TOKEN = env.str("ASPORA_METRICS_TOKEN", default="")
 
 # Skills Executor.
 ASPORA_DOMAINS_DIR = Path(env.str("ASPORA_DOMAINS_DIR", default=str(BASE_DIR / "domains")))

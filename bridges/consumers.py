@@ -22,6 +22,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from aspora.errors import ApplicationError
+from aspora.observability.metrics import WebsocketGaugeMixin
 from aspora.realtime import group_name, user_group
 from aspora.text import markdown_to_safe_html
 from skills.selectors import conversation_get_for_user, skill_run_events_after, skill_run_ref_for_user
@@ -114,7 +115,7 @@ class RunFollowerMixin:
     run_confirmation_needed = run_confirmed = run_final = run_error = _forward
 
 
-class PortalEventsConsumer(NoConnectionSweepMixin, AsyncJsonWebsocketConsumer):
+class PortalEventsConsumer(WebsocketGaugeMixin, NoConnectionSweepMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
         if not _authenticated(self.scope):
             await self.close(code=UNAUTHENTICATED)
@@ -142,7 +143,7 @@ class PortalEventsConsumer(NoConnectionSweepMixin, AsyncJsonWebsocketConsumer):
         await self.send_json({key: value for key, value in message.items() if key != "type"})
 
 
-class RunEventsConsumer(NoConnectionSweepMixin, RunFollowerMixin, AsyncJsonWebsocketConsumer):
+class RunEventsConsumer(WebsocketGaugeMixin, NoConnectionSweepMixin, RunFollowerMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
         if not _authenticated(self.scope):
             await self.close(code=UNAUTHENTICATED)
@@ -180,7 +181,7 @@ def _decide(user, run, approve: bool):
     return skill_run_decide(user=user, run=run, approve=approve)
 
 
-class ConsoleConsumer(NoConnectionSweepMixin, RunFollowerMixin, AsyncJsonWebsocketConsumer):
+class ConsoleConsumer(WebsocketGaugeMixin, NoConnectionSweepMixin, RunFollowerMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
         if not _authenticated(self.scope):
             await self.close(code=UNAUTHENTICATED)

@@ -17,6 +17,7 @@ import uuid
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from aspora.observability.metrics import WebsocketGaugeMixin
 from bridges.consumers import NOT_FOUND, UNAUTHENTICATED
 from factory.models import TERMINAL_RUN_STATUSES
 from factory.selectors import factory_run_get_for_user, factory_run_list_for_user
@@ -49,7 +50,7 @@ def _runs_in_progress(user) -> list[str]:
     return [str(pk) for pk in runs.values_list("pk", flat=True)[:FOLLOWED_RUNS_LIMIT]]
 
 
-class FactoryRunConsumer(AsyncJsonWebsocketConsumer):
+class FactoryRunConsumer(WebsocketGaugeMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.group = None
         if not _authenticated(self.scope):
@@ -78,7 +79,7 @@ class FactoryRunConsumer(AsyncJsonWebsocketConsumer):
     factory_stage = factory_log = factory_run
 
 
-class FactoryQueueConsumer(AsyncJsonWebsocketConsumer):
+class FactoryQueueConsumer(WebsocketGaugeMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.groups_joined: set[str] = set()
         self.last_run: dict[str, dict] = {}

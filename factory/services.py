@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from aspora.errors import ApplicationError
+from aspora.observability.metrics import factory_stage_observe
 from aspora.realtime import broadcast, group_name
 from factory.models import (
     Approval,
@@ -162,6 +163,7 @@ def stage_finish(
         stage.sha = sha
     stage.finished_at = None if status == StageStatus.WAITING else timezone.now()
     stage.save()
+    factory_stage_observe(stage=stage)
     stage_broadcast(stage=stage)
     return stage
 

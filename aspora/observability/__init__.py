@@ -1,0 +1,1 @@
+"""Metrics, traces and structured logs: what operators watch Aspora with (docs/observability.md)."""
