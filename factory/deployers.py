@@ -294,9 +294,10 @@ def deployment_rollback(*, deployment: Deployment) -> Deployment | None:
 
         # The pack's files go back to what they were before the run; skills the run added leave service.
         repo, live = repo_path(run), Path(deployment.path)
-        changed = git.changed_paths(repo, run.base_sha, run.head_sha)
-        _write_files(repo, run.base_sha, changed, live)
-        report = pack_sync(path=live)
+        with git.repo_lock(repo):
+            changed = git.changed_paths(repo, run.base_sha, run.head_sha)
+            _write_files(repo, run.base_sha, changed, live)
+            report = pack_sync(path=live)
         if not report.ok:
             raise DeployError(
                 "The pack as it was before the run no longer imports: " + "; ".join(map(str, report.problems))

@@ -4,9 +4,12 @@ Everything goes through the `git` command line with a fixed identity, so what a 
 inspected, diffed and replayed with ordinary git tools. Nothing here knows about runs or models.
 """
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +53,19 @@ def git(*args: str, cwd: Path, check: bool = True) -> str:
     if check and result.returncode != 0:
         raise GitError(f"git {' '.join(args)} failed in {cwd}: {result.stderr.strip() or result.stdout.strip()}")
     return result.stdout.strip()
+
+
+@contextlib.contextmanager
+def repo_lock(path: Path) -> Iterator[None]:
+    """One process at a time changes a target's repository (its main branch, worktrees, merges):
+    two runs on the same pack must not sync and merge over each other."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def repo_ensure(path: Path, *, seed_from: Path | None = None) -> Path:

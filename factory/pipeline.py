@@ -154,8 +154,9 @@ def _generate(run: FactoryRun, stage: FactoryStage) -> None:
     from factory.generators.agent import AgentStopped
 
     spec = run_spec(run)
-    repo = _repo_prepare(run, spec)
-    tree = git.worktree_add(repo, path=worktree_path(run), branch=f"factory/{str(run.id)[:8]}-{spec.name}")
+    with git.repo_lock(repo_path(run)):
+        repo = _repo_prepare(run, spec)
+        tree = git.worktree_add(repo, path=worktree_path(run), branch=f"factory/{str(run.id)[:8]}-{spec.name}")
     stage_log(stage=stage, line=f"branch {tree.branch} from main at {tree.base[:12]}")
     try:
         generation = generate(spec, worktree=tree.path)
@@ -433,7 +434,8 @@ def _deploy(run: FactoryRun, stage: FactoryStage) -> None:
     problems = deploy_check(run)
     if problems:
         raise StageFailed("Refusing to deploy " + run.head_sha[:12] + ": " + "; ".join(problems))
-    deployment = deploy(run=run, worktree=worktree_path(run), log=lambda line: stage_log(stage=stage, line=line))
+    with git.repo_lock(repo_path(run)):
+        deployment = deploy(run=run, worktree=worktree_path(run), log=lambda line: stage_log(stage=stage, line=line))
     where = deployment.url or deployment.target
     stage_finish(
         stage=stage,
