@@ -15,6 +15,7 @@ from django.utils import timezone
 from aspora.errors import ApplicationError
 from aspora.observability.metrics import factory_stage_observe
 from aspora.realtime import broadcast, group_name
+from audit.services import audit_factory_decision
 from factory.models import (
     Approval,
     Decision,
@@ -270,6 +271,7 @@ def factory_run_approve(*, run: FactoryRun, user: User, sha: str, approve: bool 
     approval = Approval.objects.create(
         run=run, approver=user, sha=sha, decision=Decision.APPROVE if approve else Decision.REJECT, comment=comment
     )
+    audit_factory_decision(run=run, approval=approval, user=user)
     stage = run.stages.filter(name=StageName.APPROVE, status=StageStatus.WAITING).last()
     if not approve:
         if stage:

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from aspora.errors import ApplicationError
 from aspora.realtime import broadcast, group_name
+from audit.services import audit_run_event, audit_run_refused
 from skills.models import Conversation, Domain, RunStatus, Skill, SkillRun, SkillRunEvent, SkillVersion, Source
 from skills.packs import PackProblem, ParsedSkill, SkillEntry, domain_tool_names, skill_text_parse, validation_problems
 from skills.router import skill_route
@@ -221,6 +222,7 @@ def _refusal_record(*, context: AskerContext, message: str, refusal: _Refusal) -
         error=refusal.error.message,
         finished_at=timezone.now(),
     )
+    audit_run_refused(run=run)
     refusal.error.extra["run_id"] = str(run.id)
 
 
@@ -327,7 +329,9 @@ def skill_run_event_record(*, run: SkillRun, type: str, data: dict, seq: int | N
     """Store an event, then broadcast it. Sequence numbers let a client spot a gap and re-sync."""
     if seq is None:
         seq = (run.events.aggregate(n=Max("seq"))["n"] or 0) + 1
-    event = SkillRunEvent.objects.create(run=run, seq=seq, type=type, data=data)
+    with transaction.atomic():  # the event and its audit row (docs/audit.md) are stored together
+        event = SkillRunEvent.objects.create(run=run, seq=seq, type=type, data=data)
+        audit_run_event(run=run, type=type, data=data)
     broadcast(
         group=run_group(run.id),
         event_type=type,
