@@ -56,7 +56,10 @@ def _problem(request: HttpRequest, *, status: int, title: str, detail: str, **ex
 
 @api.exception_handler(ApplicationError)
 def application_error(request, exc: ApplicationError):
-    return _problem(request, status=exc.status_code, title=type(exc).__name__, detail=exc.message, **exc.extra)
+    response = _problem(request, status=exc.status_code, title=type(exc).__name__, detail=exc.message, **exc.extra)
+    if "retry_after" in exc.extra:  # a rate limit (usage/services.py) says when to come back
+        response["Retry-After"] = str(exc.extra["retry_after"])
+    return response
 
 
 @api.exception_handler(AuthenticationError)

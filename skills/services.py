@@ -29,6 +29,7 @@ from skills.router import skill_route
 from skills.selectors import skill_get_for_context, skill_list_for_context
 from tenants.context import AskerContext
 from tenants.models import Team, User
+from usage.services import run_admit
 
 CORE_CONTEXT = {"user", "team", "tenant"}
 
@@ -233,8 +234,9 @@ def _available_skills_hint(context: AskerContext) -> str:
 
 def _run_target(
     *, context: AskerContext, message: str, skill_name: str | None, conversation: Conversation | None
-) -> tuple[Skill, SkillVersion, bool]:
-    """Which skill version runs, and whether it was routed; raises `_Refusal` when none may."""
+) -> tuple[Skill, SkillVersion, bool, list[dict]]:
+    """Which skill version runs, whether it was routed, and the notices it carries (a budget nearly
+    spent); raises `_Refusal` when none may."""
     if conversation is not None:
         if conversation.user_id != context.user.pk:
             raise _Refusal(SkillNotFoundError("No such conversation."))
@@ -261,7 +263,11 @@ def _run_target(
     if missing:
         error = MissingContextError(f"The skill {skill.name} needs {', '.join(missing)}, and none was given.")
         raise _Refusal(error, skill)
-    return skill, version, routed
+    try:
+        notices = run_admit(context=context, skill=skill)  # rate limits and budgets: docs/usage.md
+    except ApplicationError as error:
+        raise _Refusal(error, skill) from None
+    return skill, version, routed, notices
 
 
 def skill_run_start(
@@ -281,7 +287,7 @@ def skill_run_start(
     from skills.tasks import skill_run_execute_task  # tasks import services: import late
 
     try:
-        skill, version, routed = _run_target(
+        skill, version, routed, notices = _run_target(
             context=context, message=message, skill_name=skill_name, conversation=conversation
         )
     except _Refusal as refusal:
@@ -303,6 +309,8 @@ def skill_run_start(
             conversation=conversation,
             routed=routed,
         )
+        for notice in notices:
+            skill_run_event_record(run=run, type="run.notice", data=notice)
         transaction.on_commit(lambda: skill_run_execute_task.delay(str(run.id)))
     return run
 

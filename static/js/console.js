@@ -140,6 +140,13 @@
         if (data.offline) meta.append(el("span", "pill pill-muted-dark", "offline model"));
         break;
       }
+      case "run.notice": {
+        // A budget past its warning line: shown above the answer, kept when the answer streams in.
+        const note = el("p", "run-notice", data.message);
+        note.setAttribute("role", "status");
+        run.el.insertBefore(note, run.el.querySelector(".tools"));
+        break;
+      }
       case "run.delta": {
         if (!run.streaming) {
           run.streaming = el("div", "streaming");
