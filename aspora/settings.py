@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "skills",
     "factory",
     "bridges",
+    "identity",
     "usage",
     "domains.ecm",
     "domains.fincrime",
@@ -144,6 +145,8 @@ AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
+    # Single sign-on through OpenID Connect; inert unless configured below (docs/identity.md).
+    "identity.oidc.SsoBackend",
 ]
 # Object permissions are granted to teams and people, never to an anonymous visitor.
 ANONYMOUS_USER_NAME = None
@@ -158,6 +161,26 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+
+# Identity (docs/identity.md). Single sign-on through OpenID Connect: on when a client id and
+# secret are set with either the issuer (endpoints from its discovery document) or all four endpoints.
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="SSO")
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
+OIDC_USE_PKCE = env.bool("OIDC_USE_PKCE", default=True)
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=10)
+OIDC_VERIFY_SSL = True
+OIDC_LEEWAY_SECONDS = env.int("OIDC_LEEWAY_SECONDS", default=60)
+# Which claims name the person and carry the groups that SSO group rules (admin) map to teams and roles.
+ASPORA_OIDC_USERNAME_CLAIM = env.str("ASPORA_OIDC_USERNAME_CLAIM", default="preferred_username")
+ASPORA_OIDC_GROUPS_CLAIM = env.str("ASPORA_OIDC_GROUPS_CLAIM", default="groups")
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
