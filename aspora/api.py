@@ -13,6 +13,7 @@ from factory.api import router as factory_router
 from skills.api import router as skills_router
 from tenants.api import router as tenants_router
 from tenants.services import api_token_authenticate
+from usage.api import router as usage_router
 
 
 class BearerTokenAuth(HttpBearer):
@@ -87,3 +88,4 @@ def http_error(request, exc: HttpError):
 api.add_router("/", tenants_router)
 api.add_router("/", skills_router)
 api.add_router("/factory", factory_router)
+api.add_router("/", usage_router)

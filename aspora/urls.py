@@ -14,6 +14,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("console/", views.console, name="console"),
     path("factory/", include("factory.urls")),
+    path("usage/", include("usage.urls")),
     path("audit/", include("audit.urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from usage import views
+
+urlpatterns = [path("", views.usage_dashboard, name="usage")]
