@@ -1,0 +1,111 @@
+"""Below the app, on PostgreSQL: triggers capture every change to tickets, alerts and cases (bulk
+updates and raw SQL included), and no role, the app's own included, can change or remove audit rows.
+Tested from the attacker's side with raw SQL."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from audit.models import AuditEvent, RowChange
+from audit.services import audit_chain_verify, audit_event_append
+from domains.ecm.demo import ecm_demo_seed
+from domains.ecm.models import Ticket
+from domains.fincrime.demo import fincrime_demo_seed
+from domains.fincrime.models import Alert, Case
+from tenants.demo import demo_seed
+from tenants.models import User
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def world(db):
+    demo_seed(password=None)
+    ecm_demo_seed(count=6)
+    fincrime_demo_seed(count=6)
+    return User.objects.get(username="nina")
+
+
+def _sql(statement: str, params: list | None = None) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params or [])
+
+
+def test_a_bulk_update_of_tickets_is_captured_row_by_row(world):
+    tickets = list(Ticket.objects.filter(status="open").order_by("pk")[:3])
+    Ticket.objects.filter(pk__in=[t.pk for t in tickets]).update(status="resolved", resolution="fixed")
+
+    changes = RowChange.objects.filter(table_name="ecm_ticket", operation="UPDATE").order_by("row_id")
+    assert sorted(int(c.row_id) for c in changes) == sorted(t.pk for t in tickets)
+    assert {(c.old["status"], c.new["status"], c.new["resolution"]) for c in changes} == {("open", "resolved", "fixed")}
+    assert {c.db_user for c in changes} == {connection.get_connection_params()["user"]}
+
+
+def test_raw_sql_on_alerts_and_cases_is_captured_with_the_app_actor(world):
+    alert = Alert.objects.filter(case__isnull=True).first()
+    with transaction.atomic():
+        _sql("SELECT set_config('aspora.actor', 'nina', true)")
+        _sql("UPDATE fincrime_alert SET score = 3 WHERE id = %s", [alert.pk])
+    case = Case.objects.create(alert=alert, reason="structuring", opened_by=world)
+    _sql("DELETE FROM fincrime_case WHERE id = %s", [case.pk])
+
+    update = RowChange.objects.get(table_name="fincrime_alert", operation="UPDATE", row_id=str(alert.pk))
+    assert (update.old["score"], update.new["score"], update.app_actor) == (alert.score, 3, "nina")
+    ops = list(
+        RowChange.objects.filter(table_name="fincrime_case", row_id=str(case.pk))
+        .order_by("id")
+        .values_list("operation", flat=True)
+    )
+    assert ops == ["INSERT", "DELETE"]
+    deleted = RowChange.objects.get(table_name="fincrime_case", operation="DELETE")
+    assert (deleted.old["reason"], deleted.new) == ("structuring", None)
+
+
+def test_an_update_that_changes_nothing_is_not_recorded(world):
+    ticket = Ticket.objects.first()
+    before = RowChange.objects.count()
+    _sql("UPDATE ecm_ticket SET title = title WHERE id = %s", [ticket.pk])
+    assert RowChange.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "UPDATE audit_auditevent SET summary = 'nothing happened' WHERE seq = 1",
+        "UPDATE audit_auditevent SET outcome = 'ok'",
+        "DELETE FROM audit_auditevent WHERE seq = 1",
+        "DELETE FROM audit_auditevent",
+        "UPDATE audit_rowchange SET old = NULL",
+        "DELETE FROM audit_rowchange",
+    ],
+)
+def test_the_app_role_cannot_alter_or_remove_audit_rows_with_raw_sql(world, attack):
+    audit_event_append(action="run.started", actor=world, summary="nina asked")
+    Ticket.objects.filter(pk=Ticket.objects.first().pk).update(title="changed")
+    rows, changes = AuditEvent.objects.count(), RowChange.objects.count()
+
+    with pytest.raises(DatabaseError, match="audit rows are append-only"), transaction.atomic():
+        _sql(attack)
+
+    assert (AuditEvent.objects.count(), RowChange.objects.count()) == (rows, changes)
+    assert AuditEvent.objects.get(seq=1).summary == "nina asked"
+    assert audit_chain_verify().ok
+
+
+def test_only_rows_past_the_twelve_month_floor_may_be_deleted(world):
+    old = audit_event_append(action="run.started", actor=world, summary="long ago")
+    recent = audit_event_append(action="run.started", actor=world, summary="last week")
+    # Back-dating needs the trigger off: only the table's owner (a DBA, not the app) could do it.
+    _sql("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_append_only")
+    _sql("UPDATE audit_auditevent SET occurred_at = %s WHERE id = %s", [timezone.now() - timedelta(days=366), old.pk])
+    almost = timezone.now() - timedelta(days=364)
+    _sql("UPDATE audit_auditevent SET occurred_at = %s WHERE id = %s", [almost, recent.pk])
+    _sql("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_append_only")
+
+    with pytest.raises(DatabaseError, match="append-only: DELETE"), transaction.atomic():
+        _sql("DELETE FROM audit_auditevent WHERE id = %s", [recent.pk])
+    _sql("DELETE FROM audit_auditevent WHERE id = %s", [old.pk])
+
+    assert list(AuditEvent.objects.values_list("summary", flat=True)) == ["last week"]
