@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_process_shutdown
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown, worker_shutdown
 from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aspora.settings")
@@ -27,7 +27,17 @@ def _connections_release(sender=None, **kwargs) -> None:
 
 @worker_process_shutdown.connect
 def _metrics_release(pid=None, **kwargs) -> None:
-    """A prefork child is gone: its live gauges leave the shared metrics directory with it."""
+    """A prefork child is gone: its live gauges leave the shared metrics directory with it, and
+    the spans it still buffers are sent."""
     from aspora.observability.metrics import process_exited
+    from aspora.observability.tracing import tracing_flush
 
+    tracing_flush()
     process_exited(pid or os.getpid())
+
+
+@worker_shutdown.connect
+def _traces_flush(**kwargs) -> None:
+    from aspora.observability.tracing import tracing_flush
+
+    tracing_flush()

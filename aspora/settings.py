@@ -82,6 +82,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # A span per request, continuing a caller's traceparent (docs/observability.md).
+    "aspora.observability.tracing.TracingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # WhiteNoise serves static files: collected and hashed in production, from the apps when embedded.
     "aspora.middleware.WhiteNoiseMiddleware",
@@ -286,6 +288,9 @@ ASPORA_MODE = "production" if PRODUCTION else "embedded"
 # Observability (docs/observability.md). A Prometheus scraper sends this as a bearer token to
 # /metrics; staff may also read it signed in. Empty: only staff sessions.
 ASPORA_METRICS_TOKEN = env.str("ASPORA_METRICS_TOKEN", default="")
+# Traces go over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT when it is set, nowhere otherwise; prompts,
+# answers and tool arguments are put on spans only when this is true.
+ASPORA_TRACE_CONTENT = env.bool("ASPORA_TRACE_CONTENT", default=False)
 
 # Skills Executor.
 ASPORA_DOMAINS_DIR = Path(env.str("ASPORA_DOMAINS_DIR", default=str(BASE_DIR / "domains")))

@@ -275,7 +275,8 @@ class SkillRunEventInline(admin.TabularInline):
 class SkillRunAdmin(admin.ModelAdmin):
     list_display = ["queued_at", "skill", "user", "team", "channel", "status", "model", "latency_ms", "cost_usd"]
     list_filter = ["status", "channel", "is_offline", "skill__domain", "skill", "tenant"]
-    search_fields = ["message", "answer", "error", "user__username", "id"]
+    # An operator pastes a trace id from the tracing backend to find its run.
+    search_fields = ["message", "answer", "error", "user__username", "id", "trace_id"]
     list_select_related = ["skill", "user", "team"]
     date_hierarchy = "queued_at"
     readonly_fields = [f.name for f in SkillRun._meta.fields]

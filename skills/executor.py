@@ -49,13 +49,13 @@ from pydantic_ai import (
     UsageLimitExceeded,
     UsageLimits,
 )
-from pydantic_ai.capabilities import ProcessHistory
+from pydantic_ai.capabilities import Instrumentation, ProcessHistory
 from pydantic_ai.messages import ModelRequest, RetryPromptPart, UserPromptPart
 from pydantic_ai.models import Model
 from pydantic_ai.models.fallback import FallbackModel
 
 from aspora import eventloop
-from aspora.observability import metrics
+from aspora.observability import metrics, tracing
 from aspora.text import markdown_to_safe_html
 from skills.deps import SkillDeps
 from skills.governance import answer_links_neutralise, domain_redaction_kinds, model_redactor
@@ -193,7 +193,11 @@ def _agent_build(version: SkillVersion) -> Agent:
         name=version.skill.name,
         retries=1,
         # Data governance (docs/security.md): PII redacted before any provider sees a message.
-        capabilities=[ProcessHistory(model_redactor(domain_redaction_kinds(version.skill.domain)))],
+        capabilities=[
+            ProcessHistory(model_redactor(domain_redaction_kinds(version.skill.domain))),
+            # Spans for the agent run, each model request and each tool call (docs/observability.md).
+            Instrumentation(settings=tracing.agent_instrumentation()),
+        ],
     )
 
 
@@ -223,8 +227,10 @@ def _events_on_loop(start: Callable[[], Any]) -> Iterator[Any]:
     iterator is closed early (an error while recording an event)."""
     items: queue.Queue = queue.Queue()
     done = object()
+    trace_context = tracing.current_context()  # the loop's task continues this thread's trace
 
     async def pump():
+        tracing.attach(trace_context)
         try:
             with Agent.using_thread_executor(_tool_executor):
                 async with start() as events:
@@ -402,6 +408,7 @@ def skill_run_load(*, run_id: str) -> SkillRun | None:
     return run
 
 
+@tracing.traced_run
 def skill_run_execute(
     *,
     run_id: str | None = None,
@@ -424,7 +431,8 @@ def skill_run_execute(
     run.model = resolved.name
     run.is_offline = resolved.offline
     run.attempts += 1
-    run.save(update_fields=["status", "started_at", "model", "is_offline", "attempts"])
+    run.trace_id = run.trace_id or tracing.current_trace_id()
+    run.save(update_fields=["status", "started_at", "model", "is_offline", "attempts", "trace_id"])
     if decisions is None:
         recorder.emit(
             "run.started",

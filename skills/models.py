@@ -175,6 +175,9 @@ class SkillRun(models.Model):
         default=list, blank=True, help_text="Model messages, kept to resume after a confirmation."
     )
     pending_tool_calls = models.JSONField(default=list, blank=True)
+    trace_id = models.CharField(
+        max_length=32, blank=True, db_index=True, help_text="The OpenTelemetry trace that executed this run."
+    )
 
     class Meta:
         ordering = ["-queued_at"]

@@ -1,0 +1,59 @@
+"""Production mode: the trace crosses the Redis broker in the task's headers into a prefork worker,
+whose spans reach the collector over OTLP/HTTP, and the run keeps the caller's trace id."""
+
+import time
+
+import pytest
+
+from aspora.celery import app as celery_app
+from skills.models import RunStatus, SkillRun
+from tenants.models import User
+from tenants.services import api_token_create
+
+pytestmark = pytest.mark.services
+
+CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
+TRACEPARENT = f"00-{CALLER_TRACE}-b7ad6b7169203331-01"
+
+
+def test_one_trace_from_the_request_through_the_broker_to_the_workers_tool_call(
+    demo, otlp_collector, start_worker, client
+):
+    celery_app.conf.task_always_eager = False  # the demo was seeded eagerly; runs now cross the broker
+    start_worker(
+        pool="prefork",
+        env={"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_collector.base_url, "OTEL_BSP_SCHEDULE_DELAY": "100"},
+    )
+    _, raw = api_token_create(user=User.objects.get(username="sarah"), name="trace-test")
+    response = client.post(
+        "/api/runs",
+        {"message": "show my tickets", "skill": "my-tickets"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {raw}", "traceparent": TRACEPARENT},
+    )
+    assert response.status_code == 202
+    run_id = response.json()["id"]
+    deadline = time.monotonic() + 60
+    while (run := SkillRun.objects.get(pk=run_id)).status != RunStatus.SUCCEEDED:
+        assert run.status in (RunStatus.PENDING, RunStatus.RUNNING) and time.monotonic() < deadline, run.error
+        time.sleep(0.2)
+    assert run.trace_id == CALLER_TRACE
+
+    spans = otlp_collector.wait_for(
+        CALLER_TRACE, {"skill run", "invoke_agent my-tickets", "execute_tool list_my_tickets"}
+    )
+    by_name = {span.name: span for span in spans}
+    request = next(span for span in spans if span.name.startswith("POST /api/"))
+    publish = by_name["apply_async/skills.skill_run_execute"]
+    task = by_name["run/skills.skill_run_execute"]
+    agent = by_name["invoke_agent my-tickets"]
+    model = next(span for span in spans if span.name.startswith("chat "))
+
+    assert request.parent_span_id == "b7ad6b7169203331"
+    assert publish.parent_span_id == request.span_id
+    assert task.parent_span_id == publish.span_id  # across the broker, from the task's headers
+    assert by_name["skill run"].parent_span_id == task.span_id
+    assert agent.parent_span_id == by_name["skill run"].span_id
+    assert model.parent_span_id == agent.span_id
+    assert by_name["execute_tool list_my_tickets"].parent_span_id == agent.span_id
+    assert b"show my tickets" not in otlp_collector.raw()
