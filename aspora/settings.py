@@ -12,6 +12,7 @@ Two modes, chosen by the environment alone (see docs/settings.md):
 import os
 import secrets
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "guardian",
+    "axes",
     "ninja",
     "aspora",
     "tenants",
@@ -93,6 +95,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a sign-in refused by the lockout into the sign-in page saying so (identity/lockout.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "aspora.urls"
@@ -145,6 +149,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username before any password is checked (docs/identity.md).
+    "identity.lockout.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
     # Single sign-on through OpenID Connect; inert unless configured below (docs/identity.md).
@@ -183,6 +189,17 @@ OIDC_LEEWAY_SECONDS = env.int("OIDC_LEEWAY_SECONDS", default=60)
 # Which claims name the person and carry the groups that SSO group rules (admin) map to teams and roles.
 ASPORA_OIDC_USERNAME_CLAIM = env.str("ASPORA_OIDC_USERNAME_CLAIM", default="preferred_username")
 ASPORA_OIDC_GROUPS_CLAIM = env.str("ASPORA_OIDC_GROUPS_CLAIM", default="groups")
+# Login lockout (django-axes): this many failed passwords for one username from one address lock
+# that pair out for the cool-off; SSO callbacks and API tokens are neither counted nor refused.
+AXES_ENABLED = env.bool("ASPORA_LOGIN_LOCKOUT", default=True)
+AXES_FAILURE_LIMIT = env.int("ASPORA_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ASPORA_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+AXES_WHITELIST_CALLABLE = "identity.lockout.not_a_password_attempt"
+AXES_LOCKOUT_CALLABLE = "identity.lockout.lockout_response"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
