@@ -9,6 +9,7 @@ class AuditConfig(AppConfig):
         from django.contrib.admin.models import LogEntry
         from django.db.models.signals import post_save
 
+        from audit import checks  # noqa: F401 - registers the retention settings check
         from audit.signals import admin_log_entry_saved
 
         post_save.connect(admin_log_entry_saved, sender=LogEntry, dispatch_uid="audit.admin_log_entry_saved")

@@ -1,6 +1,7 @@
 """Retention: FATF R.11's floors, raised per jurisdiction, and a purge that never touches a row still
 inside its period (rows a minute either side of each boundary)."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from aspora.celery import app as celery_app
 from audit import services as audit_services
+from audit.checks import retention_settings_check
 from audit.models import AuditEvent, RowChange
 from audit.retention import retention_periods, retention_purge
 from audit.services import audit_chain_verify, audit_event_append
@@ -59,6 +61,8 @@ def test_configuring_below_a_floor_or_a_typo_is_refused_with_where(settings, con
     settings.ASPORA_RETENTION = config
     with pytest.raises(ImproperlyConfigured, match=message):
         retention_periods(tenant_slug="acme")
+    (error,) = retention_settings_check(None)
+    assert error.id == "audit.E001" and re.search(message, error.msg)
 
 
 @pytest.fixture
