@@ -59,7 +59,7 @@ from aspora.observability import metrics, tracing
 from aspora.text import markdown_to_safe_html
 from skills.deps import SkillDeps
 from skills.governance import answer_links_neutralise, domain_redaction_kinds, model_redactor
-from skills.models import RunStatus, SkillRun, SkillRunEvent, SkillVersion
+from skills.models import EventType, RunStatus, SkillRun, SkillRunEvent, SkillVersion
 from skills.offline import OFFLINE_MODEL_NAME, offline_model
 from skills.packs import domain_tool_names
 from skills.services import skill_run_event_record
@@ -265,6 +265,8 @@ class _Recorder:
         self.tool_names: dict[str, str] = {}
         # Calls already announced before a confirmation pause are not announced again on resume.
         self.announced = {call["tool_call_id"] for call in run.pending_tool_calls}
+        # Confirmed calls an earlier delivery already ran: their recorded results are replayed.
+        self.replayed: set[str] = set()
 
     def emit(self, type: str, data: dict) -> None:
         if type != "run.delta":
@@ -316,6 +318,8 @@ class _Recorder:
             else:
                 outcome, content = part.outcome, part.content
             self.tools_ran += outcome == "success"
+            if part.tool_call_id in self.replayed:
+                return None
             name = part.tool_name or self.tool_names.get(part.tool_call_id, "")
             metrics.tool_call_observe(tool=name, outcome=outcome, seconds=time.monotonic() - started)
             self.emit(
@@ -380,6 +384,14 @@ def _fail(run: SkillRun, recorder: "_Recorder", message: str) -> SkillRun:
     run.save(update_fields=["status", "error", "finished_at"])
     metrics.skill_run_observe(run=run, input_tokens=0, output_tokens=0, cost_usd=0)
     return run
+
+
+def _results_recorded(run: SkillRun, *, tool_call_ids: list[str]) -> dict[str, Any]:
+    """The results of these tool calls that the run has already recorded as run successfully."""
+    events = SkillRunEvent.objects.filter(
+        run=run, type=EventType.TOOL_RESULT, data__tool_call_id__in=tool_call_ids, data__outcome="success"
+    )
+    return {event.data["tool_call_id"]: event.data["result"] for event in events}
 
 
 def skill_run_load(*, run_id: str) -> SkillRun | None:
@@ -450,11 +462,17 @@ def skill_run_execute(
         prompt, history, deferred = run.message, _history_for(run), None
     else:
         prompt, history = None, ModelMessagesTypeAdapter.validate_python(run.message_history)
+        # A resume delivered again (its worker died after a confirmed call ran) must not repeat the
+        # call's side effect: the result the first delivery recorded is handed back instead.
+        done = _results_recorded(run, tool_call_ids=list(decisions))
+        recorder.replayed = set(done)
         deferred = DeferredToolResults(
             approvals={
                 call_id: True if approved else ToolDenied(f"The asker declined this call. {note}".strip())
                 for call_id, approved in decisions.items()
-            }
+                if call_id not in done
+            },
+            calls=done,
         )
     agent = agent_for_version(version)
 
