@@ -200,6 +200,9 @@ AXES_DISABLE_ACCESS_LOG = True
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 AXES_WHITELIST_CALLABLE = "identity.lockout.not_a_password_attempt"
 AXES_LOCKOUT_CALLABLE = "identity.lockout.lockout_response"
+# Websockets re-check their session this often (seconds; 0: only on each incoming message) and
+# close with 4440 once it was signed out, the account deactivated or the password changed.
+ASPORA_WS_SESSION_RECHECK_SECONDS = env.float("ASPORA_WS_SESSION_RECHECK_SECONDS", default=30.0)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"

@@ -10,7 +10,8 @@ Following a run means: join its group first, then replay the stored events after
 `seq` skips ahead triggers a re-read of the stored events, and an already-seen `seq` is dropped.
 A run is started in a background task so this consumer keeps delivering its events while it runs
 (on the embedded default the run executes in-process). Anonymous sockets are closed with 4401;
-someone else's run is refused exactly like a missing one.
+someone else's run is refused exactly like a missing one. Every consumer re-checks its session
+(identity/sockets.py) and closes with 4440 once it was signed out, deactivated or re-passworded.
 """
 
 import asyncio
@@ -25,6 +26,7 @@ from aspora.errors import ApplicationError
 from aspora.observability.metrics import WebsocketGaugeMixin
 from aspora.realtime import group_name, user_group
 from aspora.text import markdown_to_safe_html
+from identity.sockets import SessionWatchMixin
 from skills.selectors import conversation_get_for_user, skill_run_events_after, skill_run_ref_for_user
 from skills.services import skill_run_decide, skill_run_start
 from tenants.context import Channel
@@ -115,7 +117,7 @@ class RunFollowerMixin:
     run_confirmation_needed = run_confirmed = run_final = run_error = _forward
 
 
-class PortalEventsConsumer(WebsocketGaugeMixin, NoConnectionSweepMixin, AsyncJsonWebsocketConsumer):
+class PortalEventsConsumer(WebsocketGaugeMixin, SessionWatchMixin, NoConnectionSweepMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
         if not _authenticated(self.scope):
             await self.close(code=UNAUTHENTICATED)
@@ -143,7 +145,9 @@ class PortalEventsConsumer(WebsocketGaugeMixin, NoConnectionSweepMixin, AsyncJso
         await self.send_json({key: value for key, value in message.items() if key != "type"})
 
 
-class RunEventsConsumer(WebsocketGaugeMixin, NoConnectionSweepMixin, RunFollowerMixin, AsyncJsonWebsocketConsumer):
+class RunEventsConsumer(
+    WebsocketGaugeMixin, SessionWatchMixin, NoConnectionSweepMixin, RunFollowerMixin, AsyncJsonWebsocketConsumer
+):
     async def connect(self):
         if not _authenticated(self.scope):
             await self.close(code=UNAUTHENTICATED)
@@ -181,7 +185,9 @@ def _decide(user, run, approve: bool):
     return skill_run_decide(user=user, run=run, approve=approve)
 
 
-class ConsoleConsumer(WebsocketGaugeMixin, NoConnectionSweepMixin, RunFollowerMixin, AsyncJsonWebsocketConsumer):
+class ConsoleConsumer(
+    WebsocketGaugeMixin, SessionWatchMixin, NoConnectionSweepMixin, RunFollowerMixin, AsyncJsonWebsocketConsumer
+):
     async def connect(self):
         if not _authenticated(self.scope):
             await self.close(code=UNAUTHENTICATED)

@@ -9,7 +9,8 @@
 Both join their groups first and then send `factory.ready`: the page re-reads what it shows on
 ready, so nothing that happened between rendering and subscribing is lost. The events themselves
 are built and sent by `factory.services`; these consumers only forward them. Anonymous sockets are
-closed with 4401; another tenant's run is refused with 4404, exactly like a missing one.
+closed with 4401; another tenant's run is refused with 4404, exactly like a missing one; a socket
+whose session ends is closed with 4440 (identity/sockets.py).
 """
 
 import uuid
@@ -22,6 +23,7 @@ from bridges.consumers import NOT_FOUND, UNAUTHENTICATED
 from factory.models import TERMINAL_RUN_STATUSES
 from factory.selectors import factory_run_get_for_user, factory_run_list_for_user
 from factory.services import run_group, run_payload, tenant_group
+from identity.sockets import SessionWatchMixin
 
 FOLLOWED_RUNS_LIMIT = 200
 
@@ -50,7 +52,7 @@ def _runs_in_progress(user) -> list[str]:
     return [str(pk) for pk in runs.values_list("pk", flat=True)[:FOLLOWED_RUNS_LIMIT]]
 
 
-class FactoryRunConsumer(WebsocketGaugeMixin, AsyncJsonWebsocketConsumer):
+class FactoryRunConsumer(WebsocketGaugeMixin, SessionWatchMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.group = None
         if not _authenticated(self.scope):
@@ -79,7 +81,7 @@ class FactoryRunConsumer(WebsocketGaugeMixin, AsyncJsonWebsocketConsumer):
     factory_stage = factory_log = factory_run
 
 
-class FactoryQueueConsumer(WebsocketGaugeMixin, AsyncJsonWebsocketConsumer):
+class FactoryQueueConsumer(WebsocketGaugeMixin, SessionWatchMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.groups_joined: set[str] = set()
         self.last_run: dict[str, dict] = {}

@@ -44,7 +44,12 @@
       outbox.splice(0).forEach(send);
     });
     socket.addEventListener("message", (message) => handle(JSON.parse(message.data)));
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
+      // 4401: not signed in; 4440: the session ended (signed out elsewhere, deactivated, new password).
+      if (event.code === 4401 || event.code === 4440) {
+        setStatus("signed out: sign in again", "warn");
+        return;
+      }
       setStatus("reconnecting…", "warn");
       retry = Math.min(retry + 1, 6);
       setTimeout(connect, 250 * 2 ** retry);

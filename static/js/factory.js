@@ -45,7 +45,7 @@
     });
     socket.addEventListener("message", (message) => handle(JSON.parse(message.data)));
     socket.addEventListener("close", (event) => {
-      if (event.code === 4401 || event.code === 4404) {
+      if (event.code === 4401 || event.code === 4404 || event.code === 4440) {
         setLive("not live: sign in again", "warn");
         return;
       }
