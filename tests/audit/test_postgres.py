@@ -109,3 +109,28 @@ def test_only_rows_past_the_twelve_month_floor_may_be_deleted(world):
     _sql("DELETE FROM audit_auditevent WHERE id = %s", [old.pk])
 
     assert list(AuditEvent.objects.values_list("summary", flat=True)) == ["last week"]
+
+
+def test_grants_and_roles_changed_outside_the_admin_are_captured(world):
+    from guardian.shortcuts import assign_perm, remove_perm
+
+    from skills.models import Skill
+    from tenants.models import Membership, Team
+
+    team = Team.objects.get(slug="fraud-risk")
+    skill = Skill.objects.create(domain_id=_domain_id(), name="wire-check")
+    assign_perm("skills.run_skill", team.group, skill)
+    remove_perm("skills.run_skill", team.group, skill)
+    Membership.objects.filter(user=world).update(role="ops_manager")
+
+    grants = RowChange.objects.filter(table_name="skills_skillgroupobjectpermission").order_by("id")
+    assert [c.operation for c in grants] == ["INSERT", "DELETE"]
+    assert grants[0].new["group_id"] == team.group_id and grants[0].new["content_object_id"] == skill.pk
+    role = RowChange.objects.get(table_name="tenants_membership", operation="UPDATE")
+    assert (role.old["role"], role.new["role"]) == ("analyst", "ops_manager")
+
+
+def _domain_id() -> int:
+    from skills.models import Domain
+
+    return Domain.objects.get_or_create(name="fincrime")[0].pk
