@@ -116,7 +116,9 @@ def test_an_admin_role_change_is_audited_with_who_the_message_and_before_after(c
         )
         assert response.status_code == 302, response.content.decode()[:500]
 
-    first, second = _rows(membership.pk)
+    first, second = AuditEvent.objects.filter(object_type="tenants.membership", object_id=str(membership.pk)).order_by(
+        "seq"
+    )
     assert LogEntry.objects.count() == 2
     assert (second.action, second.actor_label, second.channel, second.object_type) == (
         "admin.change",
@@ -127,3 +129,31 @@ def test_an_admin_role_change_is_audited_with_who_the_message_and_before_after(c
     assert second.data["message"] == "Changed Role."
     assert (second.data["before"]["role"], second.data["after"]["role"]) == ("manager", "ops_manager")
     assert first.data["after"]["role"] == "manager"
+
+
+def test_two_admin_edits_of_a_skill_record_the_live_version_before_and_after(client, demo):  # noqa: F811
+    import yaml
+    from django.urls import reverse
+
+    from skills.models import Skill
+
+    client.force_login(User.objects.get(username="admin"))
+    skill = Skill.objects.get(name="my-tickets")
+    v1 = skill.current_version
+    for text in ("one-line list", "bulleted list"):
+        version = Skill.objects.get(pk=skill.pk).current_version
+        form = {
+            "is_active": "on",
+            "content": version.content.replace("short table", text).replace("one-line list", text),
+            "settings_yaml": yaml.safe_dump({k: v for k, v in version.config.items() if k != "name"}),
+            "note": text,
+            "versions-TOTAL_FORMS": "0",
+            "versions-INITIAL_FORMS": "0",
+        }
+        assert client.post(reverse("admin:skills_skill_change", args=[skill.pk]), form).status_code == 302
+
+    first, second = AuditEvent.objects.filter(object_type="skills.skill", object_id=str(skill.pk)).order_by("seq")
+    v2, v3 = skill.versions.order_by("number")[1:3]
+    assert (first.object_type, first.actor_label, first.data["verb"]) == ("skills.skill", "admin", "changed")
+    assert first.data["after"]["current_version_id"] == v2.pk != v1.pk
+    assert (second.data["before"]["current_version_id"], second.data["after"]["current_version_id"]) == (v2.pk, v3.pk)
