@@ -98,10 +98,11 @@ class WebsocketGaugeMixin:
     """Counts a consumer's accepted sockets until they close; mixed into every websocket consumer."""
 
     async def accept(self, *args, **kwargs):
-        await super().accept(*args, **kwargs)
+        # Counted before the accept is sent: a client that sees its socket open finds it counted.
         if not getattr(self, "_gauge_counted", False):
             self._gauge_counted = True
             WEBSOCKET_CONNECTIONS.labels(consumer=type(self).__name__).inc()
+        await super().accept(*args, **kwargs)
 
     async def websocket_disconnect(self, message):
         if getattr(self, "_gauge_counted", False):
