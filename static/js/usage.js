@@ -13,6 +13,10 @@
     new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", minimumFractionDigits: digits, maximumFractionDigits: digits }).format(value);
   const percent = (rate) => `${(rate * 100).toFixed(rate && rate < 0.1 ? 1 : 0)}%`;
 
+  const seconds = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(ms >= 10000 ? 0 : 1)} s` : `${Math.round(ms)} ms`);
+  document.querySelectorAll("[data-ms]").forEach((kpi) => {
+    if (kpi.dataset.ms !== "") kpi.textContent = seconds(Number(kpi.dataset.ms));
+  });
   const errors = document.querySelector('[data-kpi="errors"]');
   errors.textContent = percent(Number(errors.dataset.rate));
   const cost = document.querySelector('[data-kpi="cost"]');
@@ -48,14 +52,14 @@
     data: {
       labels,
       datasets: [
-        { label: "p50", data: data.days.map((d) => d.p50_ms), borderColor: brand, backgroundColor: brand, tension: 0.3, pointRadius: 0, spanGaps: true },
-        { label: "p95", data: data.days.map((d) => d.p95_ms), borderColor: warn, backgroundColor: warn, borderDash: [5, 4], tension: 0.3, pointRadius: 0, spanGaps: true },
+        { label: "p50", data: data.days.map((d) => d.p50_ms), borderColor: brand, backgroundColor: brand, cubicInterpolationMode: "monotone", pointRadius: 0, spanGaps: true },
+        { label: "p95", data: data.days.map((d) => d.p95_ms), borderColor: warn, backgroundColor: warn, borderDash: [5, 4], cubicInterpolationMode: "monotone", pointRadius: 0, spanGaps: true },
       ],
     },
     options: {
       interaction: { mode: "index", intersect: false },
-      scales: axes({ ticks: { callback: (v) => (v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`) } }),
-      plugins: { legend: { position: "top", align: "end" }, tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${c.parsed.y} ms` } } },
+      scales: axes({ ticks: { callback: (v) => seconds(v) } }),
+      plugins: { legend: { position: "top", align: "end" }, tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${seconds(c.parsed.y)}` } } },
     },
   });
 
@@ -63,7 +67,7 @@
     type: "line",
     data: {
       labels,
-      datasets: [{ label: "Error rate", data: data.days.map((d) => d.error_rate * 100), borderColor: danger, backgroundColor: "rgba(180, 35, 24, .08)", fill: true, tension: 0.3, pointRadius: 0 }],
+      datasets: [{ label: "Error rate", data: data.days.map((d) => d.error_rate * 100), borderColor: danger, backgroundColor: "rgba(180, 35, 24, .08)", fill: true, cubicInterpolationMode: "monotone", pointRadius: 0 }],
     },
     options: {
       scales: axes({ suggestedMax: 10, ticks: { callback: (v) => `${v}%` } }),

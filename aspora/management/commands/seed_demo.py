@@ -10,6 +10,7 @@ from skills.models import Domain
 from skills.registry import packs_sync
 from skills.services import domain_grants_apply
 from tenants.demo import demo_seed
+from usage.demo import usage_demo_seed
 
 DEFAULT_DEMO_PASSWORD = "aspora-demo"  # noqa: S105 - DEBUG-only demo accounts
 
@@ -56,6 +57,8 @@ class Command(BaseCommand):
         fincrime_demo_seed(seed=seed)
         log("Fraud rules and labelled history" + (" (1,000,000 transactions)" if large else ""))
         fraud_demo_seed(seed=seed, large=large, log=lambda line: self.stdout.write(f"    {line}"))
+        log("Usage history and budgets")
+        self.stdout.write(f"    {usage_demo_seed(seed=seed)} past runs added for the usage dashboard")
         self.stdout.write(self.style.SUCCESS(f"Done: {len(logins)} demo people ready.\n"))
         self.stdout.write("Log in at http://127.0.0.1:8000/ (PORT overrides the port) as any of:")
         width = max(len(login.username) for login in logins)
