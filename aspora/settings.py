@@ -259,6 +259,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # With a reuse count it leaves the pool alone and only recycles it every this many tasks, while
 # aspora/celery.py hands connections back to the pool around each task, as Django does per request.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+# Workers log through LOGGING below (JSON with trace ids in production), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Periodic tasks (run `celery -A aspora beat`): the retention purge, nightly (docs/audit.md#retention).
 CELERY_BEAT_SCHEDULE = {
     "audit-retention-purge": {"task": "audit.retention_purge", "schedule": 24 * 60 * 60},
@@ -289,11 +291,26 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# Logs (docs/observability.md): one JSON object a line with the active trace and span ids (the
+# production default: what a log pipeline reads), or plain lines (embedded, for a person at a console).
+ASPORA_LOG_FORMAT = env.str("ASPORA_LOG_FORMAT", default="json" if PRODUCTION else "text")
+if ASPORA_LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"ASPORA_LOG_FORMAT must be 'json' or 'text', not {ASPORA_LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "aspora.observability.logs.JsonFormatter"},
+    },
+    "filters": {"trace": {"()": "aspora.observability.logs.TraceContextFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if ASPORA_LOG_FORMAT == "json" else "plain",
+            "filters": ["trace"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

@@ -1,6 +1,7 @@
 """Production mode: the trace crosses the Redis broker in the task's headers into a prefork worker,
 whose spans reach the collector over OTLP/HTTP, and the run keeps the caller's trace id."""
 
+import json
 import time
 
 import pytest
@@ -20,7 +21,7 @@ def test_one_trace_from_the_request_through_the_broker_to_the_workers_tool_call(
     demo, otlp_collector, start_worker, client
 ):
     celery_app.conf.task_always_eager = False  # the demo was seeded eagerly; runs now cross the broker
-    start_worker(
+    worker = start_worker(
         pool="prefork",
         env={"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_collector.base_url, "OTEL_BSP_SCHEDULE_DELAY": "100"},
     )
@@ -57,3 +58,9 @@ def test_one_trace_from_the_request_through_the_broker_to_the_workers_tool_call(
     assert model.parent_span_id == agent.span_id
     assert by_name["execute_tool list_my_tickets"].parent_span_id == agent.span_id
     assert b"show my tickets" not in otlp_collector.raw()
+
+    # The worker's logs are JSON lines, and those written inside the run name its trace.
+    records = [json.loads(line) for line in worker.log.read_text().splitlines() if line.startswith("{")]
+    traced = [record for record in records if record.get("trace_id") == CALLER_TRACE]
+    assert traced, records[-5:]
+    assert {record["span_id"] for record in traced} <= {span.span_id for span in spans}
