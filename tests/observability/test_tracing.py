@@ -8,6 +8,7 @@ from skills.models import RunStatus, SkillRun
 from tenants.models import User
 from tenants.services import api_token_create
 from tests.loopback import OpenAIChatServer, Reply
+from tests.whatsapp.conftest import SARAH, graph, post_webhook, text_message, webhook_payload  # noqa: F401
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{CALLER_TRACE}-00f067aa0ba902b7-01"
@@ -137,3 +138,25 @@ def test_spans_leave_the_process_only_when_an_otlp_endpoint_is_configured(monkey
     [exporter] = exporters()
     assert isinstance(exporter, OTLPSpanExporter)
     assert exporter._endpoint == "http://collector.internal:4318/v1/traces"
+
+
+def test_a_whatsapp_message_is_one_trace_from_the_webhook_to_the_tool_call(otlp_collector, client, graph):  # noqa: F811
+    response = post_webhook(client, webhook_payload(text_message("show my tickets")))
+
+    assert response.status_code == 200 and len(graph.sent) == 1
+    run = SkillRun.objects.get(channel="whatsapp")
+    spans = otlp_collector.trace(run.trace_id)
+    webhook = _by_name(spans, "POST /whatsapp/webhook")
+    task = _by_name(spans, "run/skills.skill_run_execute")
+    skill_run = _by_name(spans, "skill run")
+    agent = _by_name(spans, "invoke_agent")
+    models = [span for span in spans if span.name == "chat aspora:offline"]
+    tool = _by_name(spans, "execute_tool list_my_tickets")
+    assert webhook.parent_span_id == ""
+    assert webhook.attributes["http.route"] == "/whatsapp/webhook"
+    assert task.parent_span_id == webhook.span_id
+    assert skill_run.parent_span_id == task.span_id
+    assert agent.parent_span_id == skill_run.span_id
+    assert len(models) == 2  # the tool call, then the answer
+    assert {span.parent_span_id for span in models} == {tool.parent_span_id} == {agent.span_id}
+    assert SARAH.encode() not in otlp_collector.raw()
