@@ -5,12 +5,23 @@ import pytest
 from identity import oidc
 from identity.models import SsoGroupRule
 from tenants.models import Role, User
-from tests.browser.conftest import browser, page, screenshot  # noqa: F401 - Playwright fixtures
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, page, screenshot  # noqa: F401 - Playwright fixtures
 from tests.factories import team_make, tenant_make
 from tests.identity.conftest import PROVIDER_NAME
 from tests.identity.oidc_provider import CLIENT_ID, CLIENT_SECRET, LoopbackOidcProvider
 
 pytestmark = pytest.mark.browser
+
+
+# Module scope: Playwright's loop must stop before the asyncio tests of tests/identity start theirs.
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture
