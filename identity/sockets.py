@@ -3,7 +3,8 @@
 A consumer with `SessionWatchMixin` starts watching once it accepts a signed-in person's socket,
 and stops when the socket goes. From then on its session is re-checked every
 `ASPORA_WS_SESSION_RECHECK_SECONDS` and before every incoming message, and at once when the
-person signs out anywhere (a `session.ended` broadcast to `user.<id>`, see identity/signals.py).
+person signs out anywhere, is deactivated or gets a new password (a `session.ended` broadcast to
+`user.<id>`, see identity/signals.py).
 A session that no longer stands gets a last `session.ended` event naming the reason and the
 socket is closed with `SESSION_ENDED`; nothing is sent after that.
 """
@@ -89,7 +90,8 @@ class SessionWatchMixin:
             await super().websocket_receive(message)
 
     async def session_ended(self, message):
-        """A sign-out of this person somewhere: ours, or another session of theirs, to re-check."""
+        """A sign-out of this person somewhere (ours, or another session of theirs), or a
+        deactivation or new password: re-check, or close at once if it names our session."""
         if not hasattr(self, "_session_user_id"):
             return
         if message.get("session") == session_digest(self._session_key):

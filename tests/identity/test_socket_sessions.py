@@ -137,3 +137,50 @@ async def test_a_changed_password_stops_a_runs_socket(demo, settings):  # noqa: 
 
 def test_the_recheck_interval_is_a_setting_of_about_half_a_minute():
     assert settings.ASPORA_WS_SESSION_RECHECK_SECONDS == 30
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [({"is_active": False}, "deactivated"), ({"password": "a-brand-new-pw-456"}, "password_changed")],
+    ids=["deactivated", "new-password"],
+)
+async def test_deactivating_or_a_new_password_is_pushed_without_waiting(nadia, settings, change, reason):
+    settings.ASPORA_WS_SESSION_RECHECK_SECONDS = 3600
+    client = await _signed_in("nadia")
+    console, events = await _socket(client, "/ws/console/"), await _socket(client, "/ws/events/")
+    assert (await events.receive_json_from())["event"] == "session.ready"
+
+    @database_sync_to_async
+    def save_in_admin():
+        user = User.objects.get(username="nadia")
+        user.is_active = change.get("is_active", True)
+        if "password" in change:
+            user.set_password(change["password"])
+        user.save()
+
+    await save_in_admin()
+
+    assert await _ended(console, timeout=3) == reason
+    assert await _ended(events, timeout=3) == reason
+    await console.disconnect()
+    await events.disconnect()
+
+
+async def test_other_changes_to_the_person_push_nothing(nadia, settings):
+    settings.ASPORA_WS_SESSION_RECHECK_SECONDS = 3600
+    client = await _signed_in("nadia")
+    events = await _socket(client, "/ws/events/")
+    assert (await events.receive_json_from())["event"] == "session.ready"
+
+    @database_sync_to_async
+    def rename():
+        user = User.objects.get(username="nadia")
+        user.display_name = "Nadia H."
+        user.save()
+
+    await rename()
+
+    assert await events.receive_nothing(timeout=0.3)
+    await events.send_json_to({"event": "ping", "echo": 2})
+    assert await events.receive_json_from() == {"event": "pong", "echo": 2}
+    await events.disconnect()
