@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aspora.errors import ApplicationError
-from skills.packs import Example, Limits
+from skills.packs import Example, Limits, field_path, yaml_line_of
 from tenants.models import Role
 
 SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
@@ -254,31 +254,6 @@ _Loader.add_constructor("tag:yaml.org,2002:float", _decimal_constructor)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _date_constructor)
 
 
-def _line_of(node: yaml.Node | None, loc: tuple, offset: int) -> int | None:
-    """The 1-based line of the YAML node at `loc`, or of its nearest existing parent."""
-    line = node.start_mark.line + 1 + offset if node is not None else None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if getattr(k, "value", None) == str(key)), None)
-            if match is None:
-                break
-            node = match[1]
-            # A missing or wrong value points at its key's line; a scalar at its own.
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            break
-        line = node.start_mark.line + 1 + offset
-    return line
-
-
-def _field_path(loc: tuple) -> str:
-    text = ""
-    for key in loc:
-        text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else str(key))
-    return text
-
-
 def _clean_loc(loc: tuple) -> tuple:
     # pydantic adds union branch names (`str`, `dict[str,str]`) and `[key]` markers to locations.
     return tuple(k for k in loc if not (isinstance(k, str) and (k in ("str", "dict[str,str]") or k.startswith("["))))
@@ -434,13 +409,13 @@ def spec_parse(text: str, *, source: str = "spec") -> SkillSpec | ProductSpec | 
     kind = data.get("kind")
     models = {"skill": SkillSpec, "product": ProductSpec, "change": ChangeSpec}
     if kind not in models:
-        line = _line_of(node, ("kind",), 1) if "kind" in data else 2
+        line = yaml_line_of(node, ("kind",), 1) if "kind" in data else 2
         expected = "skill or product"  # a `change` is for the coding agent; PMs write the other two
         message = f"is required: {expected}" if kind is None else f"is {kind!r}; expected {expected}"
         raise SpecError([SpecProblem(source, line, "kind", message)])
     field = "instruction" if kind == "skill" else "description"
     if field in data:
-        line = _line_of(node, (field,), 1)
+        line = yaml_line_of(node, (field,), 1)
         raise SpecError([SpecProblem(source, line, field, "comes from the markdown body, not the frontmatter")])
     data[field] = body.strip()
 
@@ -457,15 +432,15 @@ def spec_parse(text: str, *, source: str = "spec") -> SkillSpec | ProductSpec | 
                 message = "is not a known field"
             elif error["type"] == "string_pattern_mismatch":
                 message = _PATTERN_WORDS.get(error["ctx"]["pattern"], message) + f", not {error['input']!r}"
-            line = body_line if loc == (field,) else _line_of(node, loc, 1)
-            problems.append(SpecProblem(source, line, _field_path(loc), message))
+            line = body_line if loc == (field,) else yaml_line_of(node, loc, 1)
+            problems.append(SpecProblem(source, line, field_path(loc), message))
         raise SpecError(problems) from exc
 
     problems: list[SpecProblem] = []
 
     def problem(loc: tuple, message: str) -> None:
-        line = body_line if loc == ("body",) else _line_of(node, loc, 1)
-        problems.append(SpecProblem(source, line, _field_path(loc), message))
+        line = body_line if loc == ("body",) else yaml_line_of(node, loc, 1)
+        problems.append(SpecProblem(source, line, field_path(loc), message))
 
     if isinstance(spec, ProductSpec):
         _product_problems(spec, problem)

@@ -190,12 +190,12 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _line_of(node: yaml.Node | None, loc: tuple, offset: int = 0) -> int | None:
+def yaml_line_of(node: yaml.Node | None, loc: tuple, offset: int = 0) -> int | None:
     """The 1-based line of the YAML node at `loc`, or of its nearest existing parent."""
     line = node.start_mark.line + 1 + offset if node is not None else None
     for key in loc:
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+            match = next((v for k, v in node.value if getattr(k, "value", None) == str(key)), None)
             if match is None:
                 break
             node = match
@@ -207,7 +207,7 @@ def _line_of(node: yaml.Node | None, loc: tuple, offset: int = 0) -> int | None:
     return line
 
 
-def _field(loc: tuple) -> str:
+def field_path(loc: tuple) -> str:
     text = ""
     for key in loc:
         text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else str(key))
@@ -223,7 +223,7 @@ def validation_problems(error: ValidationError, file: str, node, offset: int = 0
             message = "is required"
         elif err["type"] == "extra_forbidden":
             message = "is not a known setting"
-        problems.append(PackProblem(file, _line_of(node, loc, offset), _field(loc), message))
+        problems.append(PackProblem(file, yaml_line_of(node, loc, offset), field_path(loc), message))
     return problems
 
 
@@ -261,7 +261,10 @@ def skill_text_parse(*, text: str, file: str, entry: SkillEntry | None) -> tuple
     if front.name != entry.name:
         return None, [
             PackProblem(
-                file, _line_of(node, ("name",), 1), "name", f"is {front.name!r} but the config names it {entry.name!r}"
+                file,
+                yaml_line_of(node, ("name",), 1),
+                "name",
+                f"is {front.name!r} but the config names it {entry.name!r}",
             )
         ]
     if not body.strip():
@@ -279,14 +282,14 @@ def _entry_problems(entry: SkillEntry, index: int, tools: set[str] | None, file:
             loc = ("skills", index, "tools", position)
             problems.append(
                 PackProblem(
-                    file, _line_of(node, loc), _field(loc), f"unknown tool {tool!r}; the domain offers: {known}"
+                    file, yaml_line_of(node, loc), field_path(loc), f"unknown tool {tool!r}; the domain offers: {known}"
                 )
             )
     for position, tool in enumerate(entry.confirm):
         if tool not in entry.tools:
             loc = ("skills", index, "confirm", position)
             problems.append(
-                PackProblem(file, _line_of(node, loc), _field(loc), f"{tool!r} is not in this skill's tools")
+                PackProblem(file, yaml_line_of(node, loc), field_path(loc), f"{tool!r} is not in this skill's tools")
             )
     return problems
 
@@ -318,7 +321,7 @@ def pack_read(path: Path) -> PackReadResult:
         result.problems.append(
             PackProblem(
                 config_file,
-                _line_of(node, loc),
+                yaml_line_of(node, loc),
                 "domain.name",
                 f"is {result.config.domain.name!r} but the folder is {path.name!r}",
             )
@@ -334,7 +337,8 @@ def pack_read(path: Path) -> PackReadResult:
         problems = _entry_problems(entry, index, tools, config_file, node)
         if not skill_path.is_file():
             loc = ("skills", index, "path")
-            problems.append(PackProblem(config_file, _line_of(node, loc), _field(loc), f"no file at {entry.path}"))
+            problem = PackProblem(config_file, yaml_line_of(node, loc), field_path(loc), f"no file at {entry.path}")
+            problems.append(problem)
         if problems:
             result.problems.extend(problems)
             continue
