@@ -3,6 +3,9 @@
 Errors are RFC 7807 problem documents (`application/problem+json`) with a message a person can act on.
 """
 
+import logging
+
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -14,6 +17,8 @@ from skills.api import router as skills_router
 from tenants.api import router as tenants_router
 from tenants.services import api_token_authenticate
 from usage.api import router as usage_router
+
+logger = logging.getLogger(__name__)
 
 
 class BearerTokenAuth(HttpBearer):
@@ -83,6 +88,24 @@ def validation_error(request, exc: ValidationError):
 @api.exception_handler(HttpError)
 def http_error(request, exc: HttpError):
     return _problem(request, status=exc.status_code, title="Error", detail=str(exc))
+
+
+def database_unavailable(request, exc: Exception):
+    """The database is down or restarting: say so with a 503 at once (the pool waits at most its
+    timeout), not a bare 500, so clients retry (docs/drills.md)."""
+    logger.warning("API request failed: database unavailable (%s)", type(exc).__name__)
+    response = _problem(
+        request,
+        status=503,
+        title="Service unavailable",
+        detail="The database is unavailable right now; nothing was changed. Try again in a few seconds.",
+    )
+    response["Retry-After"] = "5"
+    return response
+
+
+api.add_exception_handler(OperationalError, database_unavailable)
+api.add_exception_handler(InterfaceError, database_unavailable)
 
 
 api.add_router("/", tenants_router)

@@ -10,14 +10,17 @@ the process's long-lived loop (`aspora.eventloop`), so its Redis connections are
 of a thread, a loop and a connection being made for every event.
 """
 
+import logging
 import os
 import re
 
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
 
 from aspora import eventloop
 
+logger = logging.getLogger(__name__)
 _GROUP_NAME = re.compile(r"^[A-Za-z0-9._-]{1,99}$")
 
 
@@ -52,13 +55,19 @@ def _in_server_thread() -> bool:
 
 
 def broadcast(*, group: str, event_type: str, payload: dict) -> None:
+    """Send to the group's listeners, best effort: what is broadcast is already stored (a run's events,
+    a notification), and listeners catch up from the store by `seq`. So a channel layer that is down
+    (Redis restarting) costs listeners a re-sync, never the run or the write that broadcast it."""
     group, message = _checked(group), _message(event_type, payload)
     send = get_channel_layer().group_send
-    if _in_server_thread():
-        # The in-memory layer (embedded default) only wakes listeners from the server's own loop.
-        async_to_sync(send)(group, message)
-    else:
-        eventloop.run(send(group, message))
+    try:
+        if _in_server_thread():
+            # The in-memory layer (embedded default) only wakes listeners from the server's own loop.
+            async_to_sync(send)(group, message)
+        else:
+            eventloop.run(send(group, message))
+    except (RedisError, OSError) as exc:
+        logger.warning("broadcast of %s to %s lost: channel layer unreachable (%s)", event_type, group, exc)
 
 
 async def abroadcast(*, group: str, event_type: str, payload: dict) -> None:

@@ -254,16 +254,28 @@ CELERY_RESULT_EXPIRES = 3600
 # A task not acknowledged within this window is redelivered: sized above the longest run.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Queueing a run rides out a broker restart of a few seconds (0 + 0.5 + 1 + 1.5 + 2 s) instead of
+# failing the request after a committed run that then waits for nobody (docs/drills.md).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 5, "interval_start": 0, "interval_step": 0.5, "interval_max": 2}
 # Celery's Django fixup closes every connection around each task and, in a prefork child, the whole
 # connection pool with them (celery/celery#10554): every run paid for a new PostgreSQL backend.
 # With a reuse count it leaves the pool alone and only recycles it every this many tasks, while
 # aspora/celery.py hands connections back to the pool around each task, as Django does per request.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+# The run sweeper: a `running` run with no activity for its skill's time limit plus this grace, or a
+# `pending` one older than the timeout, is failed with a message saying why (skills_runs_sweep).
+ASPORA_RUN_SWEEP_GRACE = env.int("ASPORA_RUN_SWEEP_GRACE", default=60)
+ASPORA_RUN_PENDING_TIMEOUT = env.int("ASPORA_RUN_PENDING_TIMEOUT", default=900)
 # Workers log through LOGGING below (JSON with trace ids in production), not Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Periodic tasks (run `celery -A aspora beat`): the retention purge, nightly (docs/audit.md#retention).
 CELERY_BEAT_SCHEDULE = {
     "audit-retention-purge": {"task": "audit.retention_purge", "schedule": 24 * 60 * 60},
+    # Runs no worker will finish (a lost worker, a lost queued task) fail clearly (docs/drills.md).
+    "skills-runs-sweep": {
+        "task": "skills.skill_runs_sweep",
+        "schedule": env.float("ASPORA_RUN_SWEEP_SECONDS", default=60),
+    },
     # Run transcripts past their domain's retention (docs/security.md#retention).
     "skills-transcripts-purge": {"task": "skills.transcripts_purge", "schedule": 24 * 60 * 60},
 }

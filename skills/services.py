@@ -12,10 +12,13 @@ Invariants:
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, OuterRef, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 from pydantic import ValidationError
@@ -346,3 +349,51 @@ def skill_run_event_record(*, run: SkillRun, type: str, data: dict, seq: int | N
         payload={"run_id": str(run.id), "seq": seq, "data": data},
     )
     return event
+
+
+# --- the sweeper ----------------------------------------------------------------------------
+
+
+def skill_runs_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Fail the runs no worker will finish, so none stays `running` or `pending` forever.
+
+    A run is stuck when nothing happened to it (no event, no start) for longer than its skill's
+    time limit plus `ASPORA_RUN_SWEEP_GRACE` while `running` (the worker executing it was lost and
+    no redelivery came), or for `ASPORA_RUN_PENDING_TIMEOUT` while `pending` (its queued task was
+    lost). A run waiting for a person's confirmation is never touched. Each change is conditional on
+    the status it saw, so a worker finishing the run at the same moment wins.
+    """
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.ASPORA_RUN_SWEEP_GRACE)
+    pending_timeout = timedelta(seconds=settings.ASPORA_RUN_PENDING_TIMEOUT)
+    last_event = SkillRunEvent.objects.filter(run=OuterRef("pk")).order_by("-seq").values("created_at")[:1]
+    stuck = (
+        SkillRun.objects.filter(status__in=[RunStatus.RUNNING, RunStatus.PENDING])
+        .annotate(active_at=Greatest(Coalesce(Subquery(last_event), "queued_at"), Coalesce("started_at", "queued_at")))
+        .filter(active_at__lt=now - min(grace, pending_timeout))
+        .select_related("skill_version")
+    )
+    swept = {RunStatus.RUNNING.value: 0, RunStatus.PENDING.value: 0}
+    for run in stuck:
+        if run.status == RunStatus.RUNNING:
+            limit = (run.skill_version.config if run.skill_version else {}).get("timeout_seconds", 120)
+            if run.active_at >= now - timedelta(seconds=limit) - grace:
+                continue
+            message = (
+                f"The run stopped: nothing happened for longer than its {limit} s limit, so the worker "
+                "executing it was lost. Ask again."
+            )
+        else:
+            if run.active_at >= now - pending_timeout:
+                continue
+            message = (
+                f"No worker picked the run up within {int(pending_timeout.total_seconds())} s "
+                "(its queued task was lost). Ask again."
+            )
+        with transaction.atomic():
+            if SkillRun.objects.filter(pk=run.pk, status=run.status).update(
+                status=RunStatus.FAILED, error=message, finished_at=now
+            ):
+                skill_run_event_record(run=run, type="run.error", data={"message": message})
+                swept[run.status] += 1
+    return swept
