@@ -24,6 +24,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from aspora.errors import ApplicationError
 from aspora.observability.metrics import WebsocketGaugeMixin
+from aspora.observability.tracing import traced
 from aspora.realtime import group_name, user_group
 from aspora.text import markdown_to_safe_html
 from identity.sockets import SessionWatchMixin
@@ -166,6 +167,7 @@ class RunEventsConsumer(
 
 
 @database_sync_to_async
+@traced("console ask")
 def _start_run(user, run_id, message: str, skill: str | None, conversation_id: str | None):
     conversation = None
     if conversation_id:
@@ -182,6 +184,7 @@ def _start_run(user, run_id, message: str, skill: str | None, conversation_id: s
 
 
 @database_sync_to_async
+@traced("console decide")
 def _decide(user, run, approve: bool):
     return skill_run_decide(user=user, run=run, approve=approve)
 

@@ -97,6 +97,21 @@ def detach(token) -> None:
     otel_context.detach(token)
 
 
+def traced(name: str):
+    """A server span around a front door's own entry point that is not an HTTP request (a
+    websocket message), so the run it starts joins that door's trace."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with tracer.start_as_current_span(name, kind=SpanKind.SERVER):
+                return function(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 def traced_run(function):
     """Wrap one execution of a skill run in a span named for it, ending with the run's status."""
 

@@ -160,3 +160,36 @@ def test_a_whatsapp_message_is_one_trace_from_the_webhook_to_the_tool_call(otlp_
     assert len(models) == 2  # the tool call, then the answer
     assert {span.parent_span_id for span in models} == {tool.parent_span_id} == {agent.span_id}
     assert SARAH.encode() not in otlp_collector.raw()
+
+
+@pytest.mark.asyncio
+async def test_a_question_asked_in_the_console_is_one_trace_from_the_socket_to_the_tool_call(demo, otlp_collector):
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+    from django.test import Client
+
+    from aspora.asgi import application
+
+    @database_sync_to_async
+    def cookie() -> bytes:
+        client = Client()
+        client.force_login(User.objects.get(username="sarah"))
+        return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    socket = WebsocketCommunicator(
+        application, "/ws/console/", headers=[(b"origin", b"http://localhost"), (b"cookie", await cookie())]
+    )
+    assert (await socket.connect())[0]
+    await socket.send_json_to({"event": "ask", "message": "show my tickets", "skill": "my-tickets"})
+    while (message := await socket.receive_json_from(timeout=20))["event"] != "run.final":
+        pass
+    await socket.disconnect()
+
+    run = await database_sync_to_async(SkillRun.objects.get)(pk=message["run_id"])
+    spans = otlp_collector.trace(run.trace_id)
+    ask = _by_name(spans, "console ask")
+    task = _by_name(spans, "run/skills.skill_run_execute")
+    assert ask.parent_span_id == ""
+    assert task.parent_span_id == ask.span_id
+    assert _by_name(spans, "skill run").parent_span_id == task.span_id
+    assert _by_name(spans, "execute_tool list_my_tickets")
