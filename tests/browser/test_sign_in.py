@@ -27,7 +27,7 @@ def test_a_demo_user_signs_in_and_sees_the_navigation(live_server, page, screens
     page.wait_for_url(f"{live_server.url}/")
 
     nav = page.get_by_role("navigation", name="Main")
-    assert nav.get_by_role("link").all_inner_texts() == ["Console", "Factory", "Dashboard", "Admin"]
+    assert nav.get_by_role("link").all_inner_texts() == ["Console", "Factory", "Dashboard", "Audit", "Usage", "Admin"]
     assert page.get_by_role("heading", level=1).inner_text() == "Good to see you, Olivia"
     assert page.locator(".card").filter(has_text="Your teams").get_by_text("FinCrime").is_visible()
     screenshot("dashboard")
