@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Sum
 
 from domains.ecm.models import Ticket, TicketEvent
@@ -243,7 +244,8 @@ def world_prepare() -> None:
         )
         config = {"tools": tools, "confirm": confirm, "limits": {"request_limit": 8, "tool_calls_limit": 12}}
         parsed = skill_parse_edit(skill=Skill(name=skill_name, domain=domain), content=content, config=config)
-        skill_version_create(domain=domain, parsed=parsed, source=Source.ADMIN)
+        with transaction.atomic():
+            skill_version_create(domain=domain, parsed=parsed, source=Source.ADMIN)
         domain_grants_apply(domain=domain)
 
 
@@ -388,6 +390,10 @@ def suite_run(
     from skills.services import skill_run_start
     from tenants.services import asker_context_build
 
+    for payload, surface in pairs:
+        if not surface.fits(payload):
+            length = len(payload.for_domain(surface.domain))
+            raise ValueError(f"payload {payload.id} is {length} characters: {surface.name} holds {surface.max_chars}")
     report = SuiteReport()
     no_limits = {"ASPORA_RATE_LIMIT_PER_MINUTE": 0, "ASPORA_RATE_LIMITS": dict.fromkeys(Channel.ALL, 0)}
     with override_settings(**no_limits):

@@ -116,8 +116,8 @@ def test_the_gate_catches_a_gated_tool_that_runs_unconfirmed(world, monkeypatch)
         )
     # $harm_call: escalate_ticket / escalate_alert_to_case, which the askers' roles allow ($harm2_call's
     # hand_to_fincrime is refused to a field agent by the tool itself).
-    escalations = [p for p in payloads_load() if "$harm_call" in p.text][:2]
     surfaces = [s for s in SURFACES if s.name in ("ticket_note", "alert_narrative")]
+    escalations = [p for p in payloads_load() if "$harm_call" in p.text and all(s.fits(p) for s in surfaces)][:2]
 
     report = suite_run(pairs=[(p, s) for p in escalations for s in surfaces], mode="obedient", composite=True)
 
@@ -126,6 +126,14 @@ def test_the_gate_catches_a_gated_tool_that_runs_unconfirmed(world, monkeypatch)
     assert {(p.id, "ticket_note") for p in escalations} <= violating
     assert (escalations[0].id, "alert_narrative") in violating
     assert any("effect (escalation, hold, alert or case) appeared unconfirmed" in v for v in report.violations)
+
+
+def test_a_payload_too_long_for_its_surface_is_refused_naming_both(world):
+    surface = next(s for s in SURFACES if s.name == "customer_name")
+    payload = next(p for p in payloads_load() if not surface.fits(p))
+
+    with pytest.raises(ValueError, match=f"payload {payload.id} is .* characters: customer_name holds 120"):
+        suite_run(pairs=[(payload, surface)], mode="offline", composite=False)
 
 
 def test_a_malformed_payload_file_is_an_error_naming_the_entry(tmp_path):
