@@ -560,6 +560,7 @@ def skill_run_execute(
                 "output_tokens": run.output_tokens,
                 "cost_usd": str(run.cost_usd),
                 "latency_ms": run.latency_ms,
+                "trace_id": run.trace_id,
             },
         )
     return run

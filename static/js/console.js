@@ -213,7 +213,8 @@
         html.innerHTML = data.answer_html; // sanitised on the server (nh3)
         answer.replaceChildren(html);
         const footer = el("div", "run-footer", `${data.latency_ms} ms · $${Number(data.cost_usd).toFixed(4)}`);
-        footer.title = `${data.model} · ${data.input_tokens} in / ${data.output_tokens} out tokens`;
+        footer.title = `${data.model} · ${data.input_tokens} in / ${data.output_tokens} out tokens`
+          + (data.trace_id ? ` · trace ${data.trace_id}` : "");
         run.el.append(footer);
         run.finished = true;
         break;

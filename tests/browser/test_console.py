@@ -48,6 +48,8 @@ def test_ask_and_watch_the_answer_stream_in(page, asgi_server, screenshot):
     expect(answer.locator(".tool-card .tool-name")).to_have_text("list_my_tickets")
     expect(answer.locator(".tool-status")).to_contain_text("✓")
     expect(answer.locator(".run-footer")).to_have_text(re.compile(r"\d+ ms · \$0\.0000"))
+    # The run's trace id, to look the run up in the tracing backend (docs/observability.md).
+    expect(answer.locator(".run-footer")).to_have_attribute("title", re.compile(r" · trace [0-9a-f]{32}$"))
     assert page.evaluate("window.__sawStreaming") is True
     assert re.search(r"\?c=[0-9a-f-]{36}$", page.url)
     screenshot("console-answer")
