@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels.
+"""ASGI entry point: HTTP through Django (but for Slack's acks), websockets through Channels.
 
 Websockets authenticate with the Django session and must come from an allowed origin.
 """
@@ -16,6 +16,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from aspora.routing import websocket_urlpatterns  # noqa: E402
+from bridges.slack.asgi import slack_events_shortcut  # noqa: E402
 
 if settings.ASPORA_WATCH_DOMAINS:
     from skills.registry import packs_watch_in_background
@@ -24,7 +25,8 @@ if settings.ASPORA_WATCH_DOMAINS:
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Slack's events are acknowledged before Django's request cycle (see bridges/slack/asgi.py).
+        "http": slack_events_shortcut(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -10,12 +10,25 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from bridges.services import ChannelLinkError, channel_link_confirm, channel_link_token_check
+from bridges.slack.ack import NOT_CONFIGURED, slack_request_accept
 from bridges.slack.app import slack_handler
+from bridges.slack.config import slack_config
 
-NOT_CONFIGURED = (
-    "The Slack bridge is not configured: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN "
-    "(or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET for several workspaces)."
-)
+
+@csrf_exempt
+async def slack_events(request: HttpRequest) -> HttpResponse:
+    """Events, slash commands and interactivity: verify, dedupe, queue, and answer 200 at once.
+
+    Under ASGI the shortcut in `bridges/slack/asgi.py` answers this address before Django's
+    middleware; this view is the same path for every other way in (the test client, WSGI).
+    """
+    ack = await slack_request_accept(
+        config=slack_config(),
+        method=request.method or "",
+        headers={name.lower(): value for name, value in request.headers.items()},
+        body=request.body,
+    )
+    return HttpResponse(status=ack.status) if ack.body is None else JsonResponse(ack.body, status=ack.status)
 
 
 def _slack_handle(request: HttpRequest) -> HttpResponse:
@@ -29,12 +42,8 @@ def _slack_handle(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-async def slack_endpoint(request: HttpRequest) -> HttpResponse:
-    """Events, commands and interactivity (POST), and the OAuth install and redirect pages (GET).
-
-    Async so that acks run on their own threads, not queued behind every other sync view on the
-    one thread Django gives them under ASGI; the thread closes the connections it opened.
-    """
+async def slack_oauth(request: HttpRequest) -> HttpResponse:
+    """The OAuth install and redirect pages, through bolt on a thread of their own (they use the database)."""
     return await sync_to_async(_slack_handle, thread_sensitive=False)(request)
 
 

@@ -1,12 +1,20 @@
-"""The bolt App, built lazily from the environment and cached until `slack_app_reset()`.
+"""The bolt Apps, built lazily from the environment and cached until `slack_app_reset()`.
 
-Bolt verifies every request (v0 signature, timestamp within five minutes) before a listener
-sees it. Listeners run before the response (`process_before_response`) and do only two things:
-ack, and hand the body to `dispatch.slack_job_submit`. Everything slow happens in the job.
+Two flavours of the same listeners:
+
+- `slack_app()` handles HTTP requests *inside a job*: `/slack/events` (`bridges/slack/ack.py`)
+  has already verified the v0 signature and timestamp, deduplicated and acknowledged, so this
+  App skips request verification and its listeners do the work there and then (`jobs.py`).
+  Nothing but verified bodies ever reaches a job: the queue is ours, not Slack's.
+- `slack_socket_app()` is for Socket Mode, where bolt itself acks over the socket: its
+  listeners ack and hand the body to `dispatch.slack_job_submit`, so nothing slow holds the ack.
+
+The OAuth install and redirect pages (`slack_handler()`) are served by the HTTP App.
 """
 
 import logging
 import threading
+from collections.abc import Callable
 
 from slack_bolt import App
 from slack_bolt.adapter.django import SlackRequestHandler
@@ -21,42 +29,51 @@ from bridges.slack.stores import DjangoInstallationStore, DjangoOAuthStateStore
 logger = logging.getLogger(__name__)
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
+Handoff = Callable[..., None]
 
 _lock = threading.Lock()
-_cached: tuple[SlackConfig, App, SlackRequestHandler] | None = None
+_cached: dict[str, tuple[SlackConfig, App, SlackRequestHandler]] = {}
 
 
-def _listeners_register(app: App) -> None:
+def _work_now(*, kind: str, body: dict) -> None:
+    from bridges.slack.jobs import slack_job_run
+
+    slack_job_run(kind=kind, body=body)
+
+
+def _listeners_register(app: App, handoff: Handoff) -> None:
     @app.event("app_mention")
     def on_mention(ack, body):
         ack()
-        slack_job_submit(kind="event", body=body)
+        handoff(kind="event", body=body)
 
     @app.event("message")
     def on_message(ack, body, event):
         ack()
         # Only a person's direct message to the bot; channel chatter and bot echoes are not questions.
         if event.get("channel_type") == "im" and not event.get("subtype") and not event.get("bot_id"):
-            slack_job_submit(kind="event", body=body)
+            handoff(kind="event", body=body)
 
     @app.command("/aspora")
     def on_command(ack, body):
         ack()
-        slack_job_submit(kind="command", body=body)
+        handoff(kind="command", body=body)
 
     @app.action(CONFIRM_ACTION)
     @app.action(REJECT_ACTION)
     def on_decision(ack, body):
         ack()
-        slack_job_submit(kind="action", body=body)
+        handoff(kind="action", body=body)
 
 
-def slack_app_build(config: SlackConfig) -> App:
+def slack_app_build(config: SlackConfig, *, socket_mode: bool = False) -> App:
     common = {
         "name": "aspora",
         "logger": logger,
         "signing_secret": config.signing_secret,
         "process_before_response": True,
+        # HTTP requests were verified by the ack path before they were queued (see the module docstring).
+        "request_verification_enabled": socket_mode,
     }
     if config.bot_token:
         client = slack_web_client(token=config.bot_token, config=config)
@@ -75,32 +92,41 @@ def slack_app_build(config: SlackConfig) -> App:
             client=slack_web_client(config=config),
             **common,
         )
-    _listeners_register(app)
+    _listeners_register(app, slack_job_submit if socket_mode else _work_now)
     return app
 
 
-def slack_handler() -> SlackRequestHandler | None:
-    """The Django handler of the configured app; None while the bridge is not configured."""
-    global _cached
+def _cached_handler(flavour: str) -> SlackRequestHandler | None:
     config = slack_config()
     with _lock:
-        if _cached is not None and _cached[0] == config:
-            return _cached[2]
+        cached = _cached.get(flavour)
+        if cached is not None and cached[0] == config:
+            return cached[2]
         if not config.is_configured:
-            _cached = None
+            _cached.pop(flavour, None)
             return None
-        app = slack_app_build(config)
-        _cached = (config, app, SlackRequestHandler(app))
-        return _cached[2]
+        app = slack_app_build(config, socket_mode=flavour == "socket")
+        _cached[flavour] = (config, app, SlackRequestHandler(app))
+        return _cached[flavour][2]
+
+
+def slack_handler() -> SlackRequestHandler | None:
+    """The Django handler of the HTTP App (OAuth pages); None while the bridge is not configured."""
+    return _cached_handler("http")
 
 
 def slack_app() -> App | None:
-    handler = slack_handler()
+    """The App that handles a verified HTTP request inside a job; None while not configured."""
+    handler = _cached_handler("http")
+    return handler.app if handler else None
+
+
+def slack_socket_app() -> App | None:
+    handler = _cached_handler("socket")
     return handler.app if handler else None
 
 
 def slack_app_reset() -> None:
-    """Forget the cached app: the next request builds one from the environment again."""
-    global _cached
+    """Forget the cached Apps: the next request builds them from the environment again."""
     with _lock:
-        _cached = None
+        _cached.clear()

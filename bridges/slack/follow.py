@@ -4,11 +4,18 @@ Two writers: `StreamWriter` (chat.startStream/appendStream/stopStream, SLACK_STR
 `UpdateWriter` (chat.update of the status message). Both edit at most once per
 SLACK_UPDATE_INTERVAL seconds per channel, which is Slack's per-channel pace for edits; the
 pace is kept per process.
+
+In a Celery worker a follower must not hold its process while the run it waits for sits in the
+queue behind it (with every process following, nothing would run). There it follows in slices:
+after `slice_seconds`, or at once while the run is still queued, it returns its state
+(`FollowState`), and the caller queues the next slice behind whatever is waiting, the run's own
+task included.
 """
 
 import logging
 import threading
 import time
+from dataclasses import asdict, dataclass
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -17,7 +24,7 @@ from bridges.models import SlackMessage
 from bridges.slack import blocks
 from bridges.slack.config import SlackConfig
 from bridges.slack.services import slack_message_post, slack_message_progress, slack_message_update
-from skills.models import SkillRun
+from skills.models import RunStatus, SkillRun
 from skills.selectors import skill_run_follow
 
 logger = logging.getLogger(__name__)
@@ -37,12 +44,37 @@ def _pace_mark(channel: str) -> None:
         _last_edit[channel] = time.monotonic()
 
 
+@dataclass
+class FollowState:
+    """Where a sliced follower stopped: JSON-able, it travels in the next slice's job."""
+
+    message_id: int
+    run_id: str
+    team_id: str
+    slack_user: str
+    seq: int
+    deadline: float  # Unix time after which the follower gives up (SLACK_RUN_TIMEOUT from the start)
+    text: str = ""
+    dirty: bool = False
+    stream_ts: str | None = None
+    stream_failed: bool = False
+
+    def as_job(self) -> dict:
+        return asdict(self)
+
+
 class UpdateWriter:
     """Edits the status message with the text so far; the last edit replaces it with the answer."""
 
     def __init__(self, *, client: WebClient, message: SlackMessage, interval: float):
         self.client, self.message, self.interval = client, message, interval
         self.text, self.dirty = "", False
+
+    def restore(self, state: FollowState) -> None:
+        self.text, self.dirty = state.text, state.dirty
+
+    def save(self, state: FollowState) -> None:
+        state.text, state.dirty = self.text, self.dirty
 
     def append(self, text: str) -> None:
         self.text += text
@@ -72,6 +104,17 @@ class StreamWriter(UpdateWriter):
         self.stream_ts: str | None = None
         self.pending = ""
         self.failed = False
+
+    def restore(self, state: FollowState) -> None:
+        super().restore(state)
+        self.stream_ts, self.failed = state.stream_ts, state.stream_failed
+
+    def save(self, state: FollowState) -> None:
+        if self.pending and not self.failed:
+            time.sleep(_pace_wait(self.message.channel, self.interval))
+            self._flush()  # a slice ends with nothing left unsent
+        super().save(state)
+        state.stream_ts, state.stream_failed = self.stream_ts, self.failed
 
     def append(self, text: str) -> None:
         if self.failed:
@@ -141,11 +184,20 @@ def _footer(run: SkillRun) -> str:
 
 
 def slack_run_follow(
-    *, client: WebClient, run: SkillRun, message: SlackMessage, config: SlackConfig, team_id: str, slack_user: str
-) -> str:
-    """Show the run's events after `message.last_seq` in `message`'s thread; returns why it stopped.
+    *,
+    client: WebClient,
+    run: SkillRun,
+    message: SlackMessage,
+    config: SlackConfig,
+    team_id: str,
+    slack_user: str,
+    state: FollowState | None = None,
+    slice_seconds: float | None = None,
+) -> str | FollowState:
+    """Show the run's events after `message.last_seq` (or `state.seq`) in `message`'s thread.
 
-    Stops at the final answer, an error, or a confirmation (posted with Confirm/Reject buttons).
+    Returns why it stopped: the final answer, an error, or a confirmation (posted with
+    Confirm/Reject buttons); or, with `slice_seconds`, the state to resume from once a slice is over.
     """
     if config.streaming:
         writer: UpdateWriter = StreamWriter(
@@ -153,9 +205,25 @@ def slack_run_follow(
         )
     else:
         writer = UpdateWriter(client=client, message=message, interval=config.update_interval)
-    seq = message.last_seq
+    if state is None:
+        state = FollowState(
+            message_id=message.pk,
+            run_id=str(run.id),
+            team_id=team_id,
+            slack_user=slack_user,
+            seq=message.last_seq,
+            deadline=time.time() + config.run_timeout,
+        )
+    writer.restore(state)
+    seq = state.seq
+    if slice_seconds is not None and time.time() < state.deadline:
+        run.refresh_from_db(fields=["status"])
+        if run.status == RunStatus.PENDING:
+            return state  # its task is still queued: waiting here would only keep it waiting
+    remaining = state.deadline - time.time()
+    timeout = remaining if slice_seconds is None else min(remaining, slice_seconds)
     try:
-        for event in skill_run_follow(run=run, after=seq, timeout=config.run_timeout, poll_seconds=POLL_SECONDS):
+        for event in skill_run_follow(run=run, after=seq, timeout=max(0.0, timeout), poll_seconds=POLL_SECONDS):
             if event is None:
                 writer.tick()
                 continue
@@ -188,6 +256,11 @@ def slack_run_follow(
                 slack_message_progress(message=message, seq=seq, run=run)
                 return event.type
     except TimeoutError:
+        if time.time() < state.deadline:
+            state.seq = seq
+            writer.save(state)
+            slack_message_progress(message=message, seq=seq, run=run)
+            return state
         writer.finish(text="This is taking long; the answer will be in the portal console when it is ready.")
         slack_message_progress(message=message, seq=seq, run=run)
         return "timeout"

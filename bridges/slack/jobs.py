@@ -1,7 +1,9 @@
 """The work behind an acknowledged Slack request, run in a thread or a Celery task.
 
-Jobs take the request body Slack sent (plain JSON), are safe to run twice (receipts, keyed
-posts, `skill_run_decide` refusing a second decision), and never see the signing secret.
+A `request` job carries the raw body the ack path verified; bolt parses and routes it here
+(`bridges/slack/app.py`), and its listeners call the `event`, `command` or `action` job with the
+parsed body. Jobs are safe to run twice (receipts, keyed posts, `skill_run_decide` refusing a
+second decision) and never see the signing secret.
 """
 
 import logging
@@ -16,12 +18,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from aspora.errors import ApplicationError
-from bridges.models import SlackEventReceipt
+from bridges.models import SlackEventReceipt, SlackMessage
 from bridges.services import channel_link_token_create, channel_link_url
 from bridges.slack import blocks
 from bridges.slack.client import slack_client_for
 from bridges.slack.config import SlackConfig, slack_config
-from bridges.slack.follow import slack_run_follow
+from bridges.slack.follow import FollowState, slack_run_follow
 from bridges.slack.selectors import slack_message_last_for_run
 from bridges.slack.services import (
     slack_message_post,
@@ -29,7 +31,7 @@ from bridges.slack.services import (
     slack_receipt_handled,
     slack_receipt_release,
 )
-from skills.models import SkillRun
+from skills.models import RunStatus, SkillRun
 from skills.packs import example_texts
 from skills.selectors import skill_list_for_context, skill_run_get_for_user
 from skills.services import skill_run_decide, skill_run_start
@@ -42,13 +44,45 @@ logger = logging.getLogger(__name__)
 MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 SKILL_NAME = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)+$")
 START_WAIT_SECONDS = 60
+FOLLOW_SLICE_SECONDS = 0.5  # a Celery worker's follower hands its process back this often
+QUEUED_RUN_RECHECK_SECONDS = 0.25
+
+
+class SlackJobError(RuntimeError):
+    pass
 
 
 def slack_job_run(*, kind: str, body: dict) -> None:
     from bridges.slack.notify import slack_notification_send
 
-    jobs = {"event": _event_job, "command": _command_job, "action": _action_job, "notify": slack_notification_send}
+    jobs = {
+        "request": _request_job,
+        "event": _event_job,
+        "command": _command_job,
+        "action": _action_job,
+        "follow": _follow_job,
+        "notify": slack_notification_send,
+    }
     jobs[kind](body)
+
+
+def _request_job(job: dict) -> None:
+    """Hand a verified request to bolt; a listener that failed lets Slack's retry through."""
+    from slack_bolt import BoltRequest
+
+    from bridges.slack.app import slack_app
+    from bridges.slack.dispatch import slack_delivery_forget
+
+    app = slack_app()
+    if app is None:
+        logger.warning("Slack request dropped: the bridge is no longer configured in this process")
+        return
+    response = app.dispatch(BoltRequest(body=job["body"], headers=job["headers"]))
+    if response.status >= 500:
+        slack_delivery_forget(key=job["key"])
+        raise SlackJobError(f"bolt answered {response.status} to Slack delivery {job['key'] or '(no key)'}")
+    if response.status >= 400:
+        logger.info("bolt answered %s to Slack delivery %s", response.status, job["key"] or "(no key)")
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -159,9 +193,57 @@ def _ask(
         slack_message_post(client=client, key=status.key, channel=channel, text=f":warning: {error.message}")
         return
     try:
-        slack_run_follow(client=client, run=run, message=status, config=config, team_id=team_id, slack_user=slack_user)
+        _follow(client=client, run=run, message=status, config=config, team_id=team_id, slack_user=slack_user)
     finally:
         thread.join(config.run_timeout)
+
+
+def _follow(
+    *,
+    client: WebClient,
+    run: SkillRun,
+    message: SlackMessage,
+    config: SlackConfig,
+    team_id: str,
+    slack_user: str,
+    state: FollowState | None = None,
+) -> None:
+    """Follow the run into Slack; in a Celery worker, slice by slice (see `follow.py`)."""
+    from bridges.slack.dispatch import slack_job_submit, slack_jobs_in_process
+
+    slice_seconds = None if slack_jobs_in_process() else FOLLOW_SLICE_SECONDS
+    outcome = slack_run_follow(
+        client=client,
+        run=run,
+        message=message,
+        config=config,
+        team_id=team_id,
+        slack_user=slack_user,
+        state=state,
+        slice_seconds=slice_seconds,
+    )
+    if isinstance(outcome, FollowState):
+        # A run still queued is looked at again shortly, not in a tight loop through the broker.
+        countdown = QUEUED_RUN_RECHECK_SECONDS if run.status == RunStatus.PENDING else None
+        slack_job_submit(kind="follow", body=outcome.as_job(), countdown=countdown)
+
+
+def _follow_job(body: dict) -> None:
+    state = FollowState(**body)
+    message = SlackMessage.objects.filter(pk=state.message_id).first()
+    run = SkillRun.objects.filter(pk=state.run_id).first()
+    if message is None or run is None:
+        logger.warning("Slack follower of run %s has nothing to follow any more", state.run_id)
+        return
+    _follow(
+        client=slack_client_for(team_id=state.team_id),
+        run=run,
+        message=message,
+        config=slack_config(),
+        team_id=state.team_id,
+        slack_user=state.slack_user,
+        state=state,
+    )
 
 
 # --- events: mentions and direct messages ---------------------------------------------------
@@ -341,6 +423,6 @@ def _action_job(body: dict) -> None:
         status.last_seq = previous.last_seq
         status.save(update_fields=["last_seq"])
     try:
-        slack_run_follow(client=client, run=run, message=status, config=config, team_id=team_id, slack_user=slack_user)
+        _follow(client=client, run=run, message=status, config=config, team_id=team_id, slack_user=slack_user)
     finally:
         thread.join(config.run_timeout)

@@ -6,7 +6,7 @@ settings. Wired as a command by `bridges/management/commands/slack_socket.py`.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from bridges.slack.app import slack_app
+from bridges.slack.app import slack_socket_app
 from bridges.slack.config import slack_config
 
 
@@ -22,7 +22,7 @@ class Command(BaseCommand):
             )
         if not config.app_token.startswith("xapp-"):
             raise CommandError("SLACK_APP_TOKEN must be an app-level token starting with xapp-.")
-        app = slack_app()
+        app = slack_socket_app()
         if app is None:
             raise CommandError(
                 "The Slack bridge is not configured: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN "

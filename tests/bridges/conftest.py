@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import pytest
 
 from bridges.slack.app import slack_app_reset
-from bridges.slack.dispatch import slack_jobs_wait_idle
+from bridges.slack.dispatch import slack_deliveries_forget_all, slack_jobs_wait_idle
 from tenants.models import ChannelIdentity, User
 from tests.skills.conftest import demo, eager_tasks  # noqa: F401
 from tests.slack_loopback import TEAM_ID, SlackWebAPI
@@ -79,6 +79,7 @@ def slack_env(monkeypatch, slack_api):
     monkeypatch.setenv("ASPORA_PUBLIC_URL", "https://aspora.example")
     monkeypatch.delenv("SLACK_STREAMING", raising=False)
     slack_app_reset()
+    slack_deliveries_forget_all()  # the tests reuse Slack's ids
     yield slack_api
     assert slack_jobs_wait_idle(timeout=60)
     slack_app_reset()
