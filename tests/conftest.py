@@ -1,5 +1,6 @@
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.core.management import call_command
 
 from tests.factories import team_make, tenant_make, user_make
@@ -18,6 +19,12 @@ def pytest_collection_modifyitems(config, items):
 def _fast_password_hashing(settings):
     # Seeding the demo hashes nine passwords per test; production strength is not under test here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit windows (usage/services.py) live in the cache: no test inherits another's asks."""
+    cache.clear()
 
 
 @pytest.fixture

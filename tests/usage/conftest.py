@@ -1,5 +1,4 @@
 import pytest
-from django.core.cache import cache
 
 from domains.ecm.demo import ecm_demo_seed
 from skills.models import Domain
@@ -8,14 +7,6 @@ from skills.services import domain_grants_apply
 from tenants.demo import demo_seed
 from tests.loopback import OpenAIChatServer, Reply
 from tests.skills.conftest import eager_tasks  # noqa: F401 - a fixture used by `world`
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Rate-limit windows live in the cache (Redis in production mode): every test starts with none."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
