@@ -12,6 +12,7 @@ digits that are not a valid card.
 audit arguments). No app imports: logging, tracing and audit code can call it from anywhere.
 """
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, get_args
@@ -151,3 +152,15 @@ def redact_value(value: Any, kinds: Iterable[str] | None = None) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact_value(item, kinds) for item in value]
     return value
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts every PII kind from a record's message (its arguments merged
+    in first). Add it to a handler (`"filters": ["redact"]` with `"()": "aspora.redaction.RedactingFilter"`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True

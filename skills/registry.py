@@ -112,7 +112,7 @@ def packs_export(*, out: Path) -> list[Path]:
         pack.mkdir(parents=True, exist_ok=True)
         meta = {
             key: domain.config.get(key)
-            for key in ("name", "description", "scope", "owner", "grants")
+            for key in ("name", "description", "scope", "owner", "grants", "governance")
             if key in domain.config
         }
         text = yaml.safe_dump({"domain": meta, "skills": entries}, sort_keys=False, allow_unicode=True)

@@ -84,3 +84,22 @@ def test_the_checksums():
     assert luhn_valid("4242 4242 4242 4242") and not luhn_valid("4242 4242 4242 4241")
     assert iban_valid("GB82 WEST 1234 5698 7654 32") and not iban_valid("GB83 WEST 1234 5698 7654 32")
     assert set(ALL_KINDS) == {"iban", "card", "email", "phone", "passport", "account"}
+
+
+def test_the_logging_filter_redacts_a_records_message_and_arguments():
+    import logging
+    from io import StringIO
+
+    from aspora.redaction import RedactingFilter
+
+    stream = StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter())
+    logger = logging.getLogger("tests.redaction")
+    logger.addHandler(handler)
+    try:
+        logger.warning("refund to %s for %s", "GB82WEST12345698765432", "ticket #1042")
+    finally:
+        logger.removeHandler(handler)
+
+    assert stream.getvalue() == "refund to [IBAN GB •••• 5432] for ticket #1042\n"

@@ -98,3 +98,14 @@ def test_a_bad_governance_section_is_a_pack_problem_naming_the_field(tmp_path, g
 
     assert read.config is None
     assert any(problem in f"{p.field} {p.message}" for p in read.problems), read.problems
+
+
+def test_an_exported_pack_keeps_its_domains_governance(demo, tmp_path):
+    from skills.packs import pack_read
+    from skills.registry import packs_export
+
+    packs_export(out=tmp_path)
+
+    exported = pack_read(tmp_path / "fincrime").config.domain.governance
+    assert exported.transcript_retention_days == 365
+    assert exported.redact == ["card", "iban", "account", "phone", "email", "passport"]
