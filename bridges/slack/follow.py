@@ -6,10 +6,10 @@ SLACK_UPDATE_INTERVAL seconds per channel, which is Slack's per-channel pace for
 pace is kept per process.
 
 In a Celery worker a follower must not hold its process while the run it waits for sits in the
-queue behind it (with every process following, nothing would run). There it follows in slices:
-after `slice_seconds`, or at once while the run is still queued, it returns its state
-(`FollowState`), and the caller queues the next slice behind whatever is waiting, the run's own
-task included.
+queue behind it (with every process following, nothing would run), nor while the run executes in
+another process. There it follows in steps (`slice_seconds=0`): one pass over the events stored
+so far, then it returns its state (`FollowState`: the text so far and when it last edited, so the
+pace holds across processes) and the caller queues the next step a moment later.
 """
 
 import logging
@@ -56,7 +56,9 @@ class FollowState:
     deadline: float  # Unix time after which the follower gives up (SLACK_RUN_TIMEOUT from the start)
     text: str = ""
     dirty: bool = False
+    last_edit: float = 0.0  # Unix time of this follower's last edit: the pace across processes
     stream_ts: str | None = None
+    stream_pending: str = ""
     stream_failed: bool = False
 
     def as_job(self) -> dict:
@@ -69,12 +71,22 @@ class UpdateWriter:
     def __init__(self, *, client: WebClient, message: SlackMessage, interval: float):
         self.client, self.message, self.interval = client, message, interval
         self.text, self.dirty = "", False
+        self.last_edit = 0.0
 
     def restore(self, state: FollowState) -> None:
-        self.text, self.dirty = state.text, state.dirty
+        self.text, self.dirty, self.last_edit = state.text, state.dirty, state.last_edit
 
     def save(self, state: FollowState) -> None:
-        state.text, state.dirty = self.text, self.dirty
+        state.text, state.dirty, state.last_edit = self.text, self.dirty, self.last_edit
+
+    def wait(self) -> float:
+        """Seconds until this message may be edited again (this process's pace, and this follower's)."""
+        own = self.last_edit + self.interval - time.time()
+        return max(0.0, own, _pace_wait(self.message.channel, self.interval))
+
+    def mark(self) -> None:
+        _pace_mark(self.message.channel)
+        self.last_edit = time.time()
 
     def append(self, text: str) -> None:
         self.text += text
@@ -82,15 +94,15 @@ class UpdateWriter:
         self.tick()
 
     def tick(self) -> None:
-        if self.dirty and _pace_wait(self.message.channel, self.interval) == 0:
+        if self.dirty and self.wait() == 0:
             self._edit(text=self.text + " …", blocks_=blocks.answer_blocks(text=self.text + " …"))
 
     def finish(self, *, text: str, footer: str = "") -> None:
-        time.sleep(_pace_wait(self.message.channel, self.interval))
+        time.sleep(self.wait())
         self._edit(text=text, blocks_=blocks.answer_blocks(text=text, footer=footer))
 
     def _edit(self, *, text: str, blocks_: list[dict]) -> None:
-        _pace_mark(self.message.channel)
+        self.mark()
         slack_message_update(client=self.client, message=self.message, text=blocks.fallback_text(text), blocks=blocks_)
         self.dirty = False
 
@@ -107,14 +119,11 @@ class StreamWriter(UpdateWriter):
 
     def restore(self, state: FollowState) -> None:
         super().restore(state)
-        self.stream_ts, self.failed = state.stream_ts, state.stream_failed
+        self.stream_ts, self.pending, self.failed = state.stream_ts, state.stream_pending, state.stream_failed
 
     def save(self, state: FollowState) -> None:
-        if self.pending and not self.failed:
-            time.sleep(_pace_wait(self.message.channel, self.interval))
-            self._flush()  # a slice ends with nothing left unsent
         super().save(state)
-        state.stream_ts, state.stream_failed = self.stream_ts, self.failed
+        state.stream_ts, state.stream_pending, state.stream_failed = self.stream_ts, self.pending, self.failed
 
     def append(self, text: str) -> None:
         if self.failed:
@@ -126,11 +135,11 @@ class StreamWriter(UpdateWriter):
     def tick(self) -> None:
         if self.failed:
             return super().tick()
-        if self.pending and _pace_wait(self.message.channel, self.interval) == 0:
+        if self.pending and self.wait() == 0:
             self._flush()
 
     def _flush(self) -> None:
-        _pace_mark(self.message.channel)
+        self.mark()
         chunk, self.pending = self.pending, ""
         try:
             if self.stream_ts is None:
@@ -156,7 +165,7 @@ class StreamWriter(UpdateWriter):
             elif text.startswith(self.text) and len(text) > len(self.text):
                 self.pending += text[len(self.text) :]
             if self.pending:
-                time.sleep(_pace_wait(self.message.channel, self.interval))
+                time.sleep(self.wait())
                 self._flush()
         if self.failed:
             return super().finish(text=text, footer=footer)
@@ -197,7 +206,8 @@ def slack_run_follow(
     """Show the run's events after `message.last_seq` (or `state.seq`) in `message`'s thread.
 
     Returns why it stopped: the final answer, an error, or a confirmation (posted with
-    Confirm/Reject buttons); or, with `slice_seconds`, the state to resume from once a slice is over.
+    Confirm/Reject buttons); or, with `slice_seconds`, the state to resume from once that time (0:
+    one pass) is over, or at once while the run is still queued.
     """
     if config.streaming:
         writer: UpdateWriter = StreamWriter(
@@ -257,6 +267,7 @@ def slack_run_follow(
                 return event.type
     except TimeoutError:
         if time.time() < state.deadline:
+            writer.tick()  # what arrived in this step goes out now if the pace allows, else next step
             state.seq = seq
             writer.save(state)
             slack_message_progress(message=message, seq=seq, run=run)

@@ -31,7 +31,7 @@ from bridges.slack.services import (
     slack_receipt_handled,
     slack_receipt_release,
 )
-from skills.models import RunStatus, SkillRun
+from skills.models import SkillRun
 from skills.packs import example_texts
 from skills.selectors import skill_list_for_context, skill_run_get_for_user
 from skills.services import skill_run_decide, skill_run_start
@@ -44,8 +44,9 @@ logger = logging.getLogger(__name__)
 MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 SKILL_NAME = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)+$")
 START_WAIT_SECONDS = 60
-FOLLOW_SLICE_SECONDS = 0.5  # a Celery worker's follower hands its process back this often
-QUEUED_RUN_RECHECK_SECONDS = 0.25
+# A Celery worker's follower makes one pass and looks again this much later, holding no process meanwhile.
+FOLLOW_SLICE_SECONDS = 0.0
+FOLLOW_RECHECK_SECONDS = 0.2
 
 
 class SlackJobError(RuntimeError):
@@ -223,9 +224,8 @@ def _follow(
         slice_seconds=slice_seconds,
     )
     if isinstance(outcome, FollowState):
-        # A run still queued is looked at again shortly, not in a tight loop through the broker.
-        countdown = QUEUED_RUN_RECHECK_SECONDS if run.status == RunStatus.PENDING else None
-        slack_job_submit(kind="follow", body=outcome.as_job(), countdown=countdown)
+        # Held back by the worker's timer, not in a process, and never a tight loop through the broker.
+        slack_job_submit(kind="follow", body=outcome.as_job(), countdown=FOLLOW_RECHECK_SECONDS)
 
 
 def _follow_job(body: dict) -> None:

@@ -23,7 +23,6 @@ def test_a_follower_hands_back_its_slice_and_the_next_slice_posts_the_answer(lin
     queued = []
     monkeypatch.setattr(dispatch, "slack_jobs_in_process", lambda: False)
     monkeypatch.setattr(dispatch, "slack_job_submit", lambda **job: queued.append(job))
-    monkeypatch.setattr(jobs, "FOLLOW_SLICE_SECONDS", 0.2)
 
     # When the follower looks while the run has not even started
     jobs._follow(client=client, run=run, message=status, config=slack_config(), team_id=TEAM_ID, slack_user="USARAH")
@@ -31,7 +30,7 @@ def test_a_follower_hands_back_its_slice_and_the_next_slice_posts_the_answer(lin
     # Then it queued its next slice and showed nothing yet
     [job] = queued
     state = job["body"]
-    assert (job["kind"], job["countdown"]) == ("follow", jobs.QUEUED_RUN_RECHECK_SECONDS)  # no busy loop
+    assert (job["kind"], job["countdown"]) == ("follow", jobs.FOLLOW_RECHECK_SECONDS)  # no busy loop
     assert (state["message_id"], state["run_id"], state["seq"], state["text"]) == (status.pk, str(run.id), 0, "")
     assert slack_env.of("chat.update") == []
     run.refresh_from_db()
