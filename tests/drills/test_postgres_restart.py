@@ -15,7 +15,8 @@ from tests.drills.conftest import TERMINAL, wait_for
 from tests.drills.models import SlowStreamServer
 from tests.loopback import Reply
 
-pytestmark = pytest.mark.services
+# Real services, restarted: the session's first drill also builds the cluster and seeds it.
+pytestmark = [pytest.mark.services, pytest.mark.timeout(600)]
 
 ANSWER = "Here are your tickets: 1042 is breached and 1043 is waiting on customs since last week."
 # Longer than the connection pool's 10 s wait (settings.DATABASES): asks in the outage's first

@@ -13,7 +13,8 @@ from tests.drills.conftest import wait_for
 from tests.drills.models import SlowStreamServer
 from tests.loopback import Reply
 
-pytestmark = pytest.mark.services
+# Real services, restarted: the session's first drill also builds the cluster and seeds it.
+pytestmark = [pytest.mark.services, pytest.mark.timeout(600)]
 
 ANSWER = "Your open tickets are 1042 1043 and 1044 and two of them are close to breaching their SLA today."
 

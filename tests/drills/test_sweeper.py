@@ -10,7 +10,8 @@ from tests.drills.conftest import wait_for
 from tests.drills.models import SlowStreamServer, answered_by_tool
 from tests.loopback import Reply
 
-pytestmark = pytest.mark.services
+# Real services, restarted: the session's first drill also builds the cluster and seeds it.
+pytestmark = [pytest.mark.services, pytest.mark.timeout(600)]
 
 
 def test_the_sweeper_fails_runs_that_no_worker_will_finish(stack):

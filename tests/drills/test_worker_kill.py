@@ -15,7 +15,8 @@ from tests.drills.conftest import wait_for
 from tests.drills.models import SlowStreamServer, answered_by_tool
 from tests.loopback import Reply
 
-pytestmark = pytest.mark.services
+# Real services, restarted: the session's first drill also builds the cluster and seeds it.
+pytestmark = [pytest.mark.services, pytest.mark.timeout(600)]
 
 TICKET = 1043
 
