@@ -6,13 +6,12 @@ from playwright.sync_api import expect
 
 from skills.services import SkillNotFoundError, skill_run_decide, skill_run_start
 from tenants.models import User
-from tests.browser.conftest import asgi_server, browser, page, screenshot  # noqa: F401 - shared fixtures
-from tests.skills.conftest import context_for, demo, eager_tasks  # noqa: F401 - shared fixtures
+from tests.skills.conftest import context_for
 
 pytestmark = pytest.mark.browser
 
 
-def test_an_ops_manager_filters_the_audit_by_person_and_exports_it(page, demo, asgi_server, screenshot):  # noqa: F811
+def test_an_ops_manager_filters_the_audit_by_person_and_exports_it(page, demo, asgi_server, screenshot):
     sarah = context_for("sarah")
     run = skill_run_start(context=sarah, message="escalate ticket 1043 because customs has held it for a week")
     skill_run_decide(user=sarah.user, run=run, approve=True)
