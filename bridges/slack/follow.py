@@ -29,6 +29,7 @@ from skills.selectors import skill_run_follow
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.05
+TERMINAL_EVENTS = ("run.confirmation_needed", "run.final", "run.error")
 
 _pace_lock = threading.Lock()
 _last_edit: dict[str, float] = {}
@@ -57,6 +58,8 @@ class FollowState:
     text: str = ""
     dirty: bool = False
     last_edit: float = 0.0  # Unix time of this follower's last edit: the pace across processes
+    idle_steps: int = 0  # steps in a row that found nothing new: the next one waits longer
+    not_before: float = 0.0  # Unix time before which the next step cannot edit (Slack's pace)
     stream_ts: str | None = None
     stream_pending: str = ""
     stream_failed: bool = False
@@ -88,10 +91,11 @@ class UpdateWriter:
         _pace_mark(self.message.channel)
         self.last_edit = time.time()
 
-    def append(self, text: str) -> None:
+    def append(self, text: str, *, flush: bool = True) -> None:
         self.text += text
         self.dirty = True
-        self.tick()
+        if flush:
+            self.tick()
 
     def tick(self) -> None:
         if self.dirty and self.wait() == 0:
@@ -125,12 +129,13 @@ class StreamWriter(UpdateWriter):
         super().save(state)
         state.stream_ts, state.stream_pending, state.stream_failed = self.stream_ts, self.pending, self.failed
 
-    def append(self, text: str) -> None:
+    def append(self, text: str, *, flush: bool = True) -> None:
         if self.failed:
-            return super().append(text)
+            return super().append(text, flush=flush)
         self.text += text
         self.pending += text
-        self.tick()
+        if flush:
+            self.tick()
 
     def tick(self) -> None:
         if self.failed:
@@ -226,9 +231,11 @@ def slack_run_follow(
         )
     writer.restore(state)
     seq = state.seq
-    if slice_seconds is not None and time.time() < state.deadline:
+    stepping = slice_seconds is not None
+    if stepping and time.time() < state.deadline:
         run.refresh_from_db(fields=["status"])
         if run.status == RunStatus.PENDING:
+            state.idle_steps += 1
             return state  # its task is still queued: waiting here would only keep it waiting
     remaining = state.deadline - time.time()
     timeout = remaining if slice_seconds is None else min(remaining, slice_seconds)
@@ -237,10 +244,18 @@ def slack_run_follow(
             if event is None:
                 writer.tick()
                 continue
-            seq = event.seq
+            previous, seq = seq, event.seq
             if event.type == "run.delta":
-                writer.append(event.data.get("text", ""))
-            elif event.type == "run.confirmation_needed":
+                # A step edits once, at its end: the deltas of one pass become one edit.
+                writer.append(event.data.get("text", ""), flush=not stepping)
+                continue
+            if stepping and event.type in TERMINAL_EVENTS and writer.wait() > 0:
+                # The last edit must wait for Slack's pace: come back then instead of sleeping in a process.
+                state.idle_steps, state.seq, state.not_before = 0, previous, time.time() + writer.wait()
+                writer.save(state)
+                slack_message_progress(message=message, seq=previous, run=run)
+                return state
+            if event.type == "run.confirmation_needed":
                 run.refresh_from_db()
                 writer.finish(text=writer.text or "I need your confirmation before I go on.", footer=_footer(run))
                 slack_message_progress(message=message, seq=seq, run=run)
@@ -268,7 +283,8 @@ def slack_run_follow(
     except TimeoutError:
         if time.time() < state.deadline:
             writer.tick()  # what arrived in this step goes out now if the pace allows, else next step
-            state.seq = seq
+            state.idle_steps = 0 if seq > state.seq else state.idle_steps + 1
+            state.seq, state.not_before = seq, 0.0
             writer.save(state)
             slack_message_progress(message=message, seq=seq, run=run)
             return state
