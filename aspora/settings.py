@@ -262,12 +262,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 5, "interval_start": 0, "inte
 # With a reuse count it leaves the pool alone and only recycles it every this many tasks, while
 # aspora/celery.py hands connections back to the pool around each task, as Django does per request.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+# Workers log through LOGGING below (JSON with trace ids in production), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # The run sweeper: a `running` run with no activity for its skill's time limit plus this grace, or a
 # `pending` one older than the timeout, is failed with a message saying why (skills_runs_sweep).
 ASPORA_RUN_SWEEP_GRACE = env.int("ASPORA_RUN_SWEEP_GRACE", default=60)
 ASPORA_RUN_PENDING_TIMEOUT = env.int("ASPORA_RUN_PENDING_TIMEOUT", default=900)
-# Workers log through LOGGING below (JSON with trace ids in production), not Celery's own format.
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Periodic tasks (run `celery -A aspora beat`): the retention purge, nightly (docs/audit.md#retention).
 CELERY_BEAT_SCHEDULE = {
     "audit-retention-purge": {"task": "audit.retention_purge", "schedule": 24 * 60 * 60},
@@ -355,10 +355,6 @@ ASPORA_FALLBACK_MODEL = env.str("ASPORA_FALLBACK_MODEL", default="")
 # Retries of a model request that failed with a timeout or a 5xx before the run fails.
 ASPORA_MODEL_RETRIES = env.int("ASPORA_MODEL_RETRIES", default=2)
 ASPORA_MODEL_RETRY_BACKOFF = env.float("ASPORA_MODEL_RETRY_BACKOFF", default=1.0)
-# Data governance (docs/security.md): hosts a final answer may link to besides ALLOWED_HOSTS, and
-# how long transcripts of runs without a domain (refused before a skill was chosen) are kept.
-ASPORA_LINK_ALLOW_HOSTS = env.list("ASPORA_LINK_ALLOW_HOSTS", default=[])
-ASPORA_TRANSCRIPT_RETENTION_DAYS = env.int("ASPORA_TRANSCRIPT_RETENTION_DAYS", default=90)
 
 # Money and limits (docs/usage.md). The cache holds rate-limit windows: Redis in production, so
 # every process counts the same asks; process memory on the embedded default.
@@ -370,6 +366,10 @@ ASPORA_RATE_LIMITS = {
     channel: env.int(f"ASPORA_RATE_LIMIT_PER_MINUTE_{channel.upper()}", default=ASPORA_RATE_LIMIT_PER_MINUTE)
     for channel in ("web", "api", "slack", "whatsapp")
 }
+# Data governance (docs/security.md): hosts a final answer may link to besides ALLOWED_HOSTS, and
+# how long transcripts of runs without a domain (refused before a skill was chosen) are kept.
+ASPORA_LINK_ALLOW_HOSTS = env.list("ASPORA_LINK_ALLOW_HOSTS", default=[])
+ASPORA_TRANSCRIPT_RETENTION_DAYS = env.int("ASPORA_TRANSCRIPT_RETENTION_DAYS", default=90)
 
 # Code Factory.
 # Where target repositories, run worktrees and deployed products live.

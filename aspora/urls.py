@@ -25,7 +25,6 @@ urlpatterns = [
     path("fincrime/", include("domains.fincrime.urls")),
     path("fraud/", include("domains.fraud.urls")),
     path("oidc/", include("identity.urls")),
-    path("oidc/", include("identity.urls")),
     path("admin/", admin.site.urls),
     path("", include("bridges.urls")),
     path("api/", api.urls),
