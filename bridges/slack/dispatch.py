@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from aspora.celery import app as celery_app
 
@@ -59,7 +59,8 @@ def _run(kind: str, body: dict) -> None:
     except Exception:
         logger.exception("Slack %s job failed", kind)
     finally:
-        close_old_connections()
+        # Give the connection back to the pool: an idle job thread must not hold one of its few slots.
+        connections.close_all()
         with _idle:
             _in_flight -= 1
             _idle.notify_all()
