@@ -4,10 +4,10 @@ import json
 import time
 
 from asgiref.sync import sync_to_async
-from channels.testing import HttpCommunicator
 
 from aspora.asgi import application
 from skills.models import SkillRun
+from tests.asgi import asgi_request
 from tests.bridges.conftest import drain, mention, signature
 
 
@@ -22,7 +22,7 @@ def _signed(body: str, *, secret: str | None = None, content_type: str = "applic
 
 
 async def _post(body: str, headers: list[tuple], path: str = "/slack/events") -> dict:
-    return await HttpCommunicator(application, "POST", path, body=body.encode(), headers=headers).get_response()
+    return await asgi_request(application, "POST", path, body=body.encode(), headers=headers)
 
 
 async def test_a_signed_mention_is_acknowledged_empty_and_answered_in_the_thread(linked, slack_env):
@@ -63,8 +63,8 @@ async def test_without_configuration_the_shortcut_answers_503(db, monkeypatch):
 
 async def test_every_other_address_still_goes_through_django(db, slack_env):
     host = [(b"host", b"localhost")]
-    health = await HttpCommunicator(application, "GET", "/healthz", headers=host).get_response()
-    other = await HttpCommunicator(application, "POST", "/slack/events/", headers=host).get_response()
+    health = await asgi_request(application, "GET", "/healthz", headers=host)
+    other = await asgi_request(application, "POST", "/slack/events/", headers=host)
 
     assert health["status"] == 200
     assert other["status"] == 404  # Django's answer: the shortcut serves one exact path

@@ -118,9 +118,9 @@ def test_authenticate_without_a_request_still_checks_the_password(acme):
 async def test_the_asgi_app_shows_the_lockout_page_too(transactional_db):
     """Daphne runs Django's async middleware chain, where axes calls the lockout page differently."""
     from channels.db import database_sync_to_async
-    from channels.testing import HttpCommunicator
 
     from aspora.asgi import application
+    from tests.asgi import asgi_request
     from tests.factories import team_make, tenant_make
 
     await database_sync_to_async(user_make)(
@@ -130,12 +130,12 @@ async def test_the_asgi_app_shows_the_lockout_page_too(transactional_db):
 
     async def post(password: str) -> tuple[int, str]:
         host = (b"host", b"localhost")
-        form = await HttpCommunicator(application, "GET", "/login/", headers=[host]).get_response()
+        form = await asgi_request(application, "GET", "/login/", headers=[host])
         cookie = next(value for name, value in form["headers"] if name == b"Set-Cookie").split(b";")[0]
         token = form["body"].decode().split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
         body = f"csrfmiddlewaretoken={token}&username=nadia&password={password}".encode()
         headers = [host, (b"cookie", cookie), (b"content-type", b"application/x-www-form-urlencoded")]
-        response = await HttpCommunicator(application, "POST", "/login/", body=body, headers=headers).get_response()
+        response = await asgi_request(application, "POST", "/login/", body=body, headers=headers)
         return response["status"], response["body"].decode()
 
     statuses = [(await post("not-the-password"))[0] for _ in range(5)]

@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.testing import HttpCommunicator
 
 from aspora.asgi import application
 from bridges.models import SlackEventReceipt, SlackMessage
@@ -18,6 +17,7 @@ from skills.registry import packs_sync
 from skills.services import domain_grants_apply
 from tenants.demo import demo_seed
 from tenants.models import ChannelIdentity, User
+from tests.asgi import asgi_request
 from tests.bridges.conftest import BOT_TOKEN, SIGNING_SECRET, mention, signature
 from tests.slack_loopback import TEAM_ID, SlackWebAPI
 
@@ -60,8 +60,9 @@ def _post(payload: dict) -> dict:
         (b"x-slack-request-timestamp", str(timestamp).encode()),
         (b"x-slack-signature", signature(body, timestamp).encode()),
     ]
-    communicator = HttpCommunicator(application, "POST", "/slack/events", body=body.encode(), headers=headers)
-    return async_to_sync(communicator.get_response)(timeout=5)
+    return async_to_sync(asgi_request)(
+        application, "POST", "/slack/events", body=body.encode(), headers=headers, timeout=5
+    )
 
 
 def _answered(api) -> bool:
