@@ -264,3 +264,19 @@ def _segment_record(storage: Storage, name: str, summary: dict, first_prev_hash:
             outcome="ok",
         )
     return segment
+
+
+def audit_segments_expire(*, before: datetime) -> tuple[int, dict | None]:
+    """Delete the segments whose every row is older than `before` (the retention purge, in its transaction).
+
+    Returns how many rows they held and the chain position they reached (`seq`, `hash`), for the purge's
+    anchor. Files are deleted once the transaction commits: a rollback keeps every recorded file.
+    """
+    expired = list(AuditSegment.objects.filter(last_occurred_at__lt=before).order_by("first_seq"))
+    if not expired:
+        return 0, None
+    storage = audit_archive_storage()
+    names = [segment.storage_name for segment in expired]
+    AuditSegment.objects.filter(pk__in=[segment.pk for segment in expired])._purge()
+    transaction.on_commit(lambda: [storage.delete(name) for name in names])
+    return sum(s.row_count for s in expired), {"seq": expired[-1].last_seq, "hash": expired[-1].last_hash}

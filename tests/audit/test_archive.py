@@ -16,6 +16,7 @@ from audit import archive as audit_archive_module
 from audit import services as audit_services
 from audit.archive import audit_archive, audit_segment_rows
 from audit.models import AuditEvent, AuditSegment
+from audit.retention import retention_purge
 from audit.services import audit_chain_verify, audit_event_append
 from audit.tasks import audit_archive_task
 from tests.skills.conftest import eager_tasks  # noqa: F401 - shared fixture
@@ -235,6 +236,50 @@ def test_a_deleted_segment_row_breaks_the_link_into_the_online_table(chain, monk
 
     assert (report.ok, report.broken_seq) == (False, 3)
     assert "neither the start of the chain nor a recorded purge" in report.reason
+
+
+def test_the_purge_removes_expired_segments_file_and_row_and_anchors_the_chain(
+    db, monkeypatch, settings, archive_dir, django_capture_on_commit_callbacks
+):
+    settings.ASPORA_RETENTION = {}
+    now = timezone.now()
+    for summary, ago in (("400 days", 400 * DAY), ("380 days", 380 * DAY), ("200 days", 200 * DAY),
+                         ("10 days", 10 * DAY)):  # fmt: skip
+        _append_at(monkeypatch, now - ago, summary)
+    (expired,) = audit_archive(now=now - 250 * DAY)
+    (kept,) = audit_archive(now=now)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = retention_purge(now=now)
+
+    assert counts["audit_events"] == 2
+    assert list(AuditSegment.objects.values_list("storage_name", flat=True)) == [kept.storage_name]
+    assert _files(archive_dir) == [kept.storage_name]
+    anchor = AuditEvent.objects.get(action="audit.purged")
+    assert anchor.data == {"through_seq": 2, "last_hash": expired.last_hash, "count": 2}
+    assert audit_chain_verify().ok
+    assert retention_purge(now=now)["audit_events"] == 0
+
+
+def test_an_archived_purge_anchor_still_anchors_the_chain(
+    db, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    settings.ASPORA_RETENTION = {}
+    now = timezone.now()
+    _append_at(monkeypatch, now - 530 * DAY, "530 days")
+    _append_at(monkeypatch, now - 300 * DAY, "300 days")
+    # The purge ran five months ago: it removed the first row and wrote its anchor then.
+    monkeypatch.setattr(audit_services.timezone, "now", lambda: now - 150 * DAY)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert retention_purge()["audit_events"] == 1
+    monkeypatch.undo()
+
+    # Today the anchor itself is archived: verify_audit finds it in the segment.
+    (segment,) = audit_archive(now=now)
+
+    assert AuditEvent.objects.filter(action="audit.purged").count() == 0
+    assert (segment.first_seq, segment.last_seq) == (2, 3)
+    assert audit_chain_verify().ok
 
 
 def test_archiving_every_online_row_continues_the_chain(db, monkeypatch, settings):
