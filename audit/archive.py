@@ -280,3 +280,24 @@ def audit_segments_expire(*, before: datetime) -> tuple[int, dict | None]:
     AuditSegment.objects.filter(pk__in=[segment.pk for segment in expired])._purge()
     transaction.on_commit(lambda: [storage.delete(name) for name in names])
     return sum(s.row_count for s in expired), {"seq": expired[-1].last_seq, "hash": expired[-1].last_hash}
+
+
+def audit_archived_rows(*, since: datetime, until: datetime) -> Iterator[AuditEvent]:
+    """Archived rows with `since <= occurred_at < until`, in `seq` order, from files checked on the way.
+
+    Raises `AuditArchiveError` naming the segment (and seq) before handing out anything from a file
+    that is missing, edited or does not match its recorded sha256: an export is evidence.
+    """
+    segments = AuditSegment.objects.filter(last_occurred_at__gte=since, first_occurred_at__lt=until)
+    for segment in segments.order_by("first_seq"):
+        name = segment.storage_name
+        if audit_segment_sha256(storage_name=name) != segment.sha256:
+            raise AuditArchiveError(
+                f"segment {name} (seq {segment.first_seq}..{segment.last_seq}) is missing or does not match its "
+                "recorded sha256: run `manage.py verify_audit`"
+            )
+        for item in audit_segment_rows(storage_name=name):
+            if isinstance(item, SegmentProblem):
+                raise AuditArchiveError(f"segment {name} is broken at seq={item.seq}: {item.reason}")
+            if since <= item.occurred_at < until:
+                yield item

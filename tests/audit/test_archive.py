@@ -1,7 +1,9 @@
 """The offline tier: the chain's old prefix moves to verified segment files, nothing inside the online
 months moves, a crash loses nothing, verify_audit still covers every row and names an edited file."""
 
+import csv
 import gzip
+import io
 import json
 from datetime import timedelta
 
@@ -303,3 +305,35 @@ def test_the_archive_is_a_nightly_celery_beat_task_and_a_command(chain, archive_
     assert audit_archive_task.delay().get() == ["audit-000000000001-000000000003.jsonl.gz"]
     call_command("audit_archive")
     assert capsys.readouterr().out.strip() == "0 segments written"
+
+
+def _export(*args) -> list[dict]:
+    out = io.StringIO()
+    call_command("audit_export", *args, stdout=out, stderr=io.StringIO())
+    return list(csv.DictReader(io.StringIO(out.getvalue())))
+
+
+def test_audit_export_reads_archived_and_online_rows_between_two_dates(chain, archive_dir):
+    audit_archive(now=chain)
+    day = lambda ago: (chain - ago).date().isoformat()  # noqa: E731
+
+    rows = _export("--from", day(151 * DAY), "--to", day(ONLINE - 2 * DAY))
+
+    assert [(r["seq"], r["summary"]) for r in rows] == [("2", "150 days"), ("3", "just outside"), ("4", "just inside")]
+    assert rows[0]["cost_usd"] == "0.003100"
+
+
+def test_audit_export_refuses_an_edited_segment_and_leaves_no_half_file(chain, archive_dir, tmp_path):
+    (segment,) = audit_archive(now=chain)
+    _rewrite(archive_dir / segment.storage_name, lambda lines: lines[1].update(summary="nothing happened"))
+    output = tmp_path / "export.csv"
+
+    with pytest.raises(CommandError, match=rf"nothing written: segment {segment.storage_name} .* sha256"):
+        call_command("audit_export", "--from", "2000-01-01", "--to", "2100-01-01", "--output", str(output))
+
+    assert not output.exists()
+
+
+def test_audit_export_names_a_bad_date():
+    with pytest.raises(CommandError, match=r"'2026-13-01' is not a date: use YYYY-MM-DD"):
+        call_command("audit_export", "--from", "2026-13-01", "--to", "2026-12-31")
