@@ -223,6 +223,13 @@ STORAGES = {
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
+    # Offline audit segments (docs/audit.md#archive); point this at another backend to move them off the host.
+    "audit_archive": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": str(Path(env.str("ASPORA_AUDIT_ARCHIVE_DIR", default=str(BASE_DIR / "var" / "audit-archive"))))
+        },
+    },
 }
 
 # Realtime: one process in the embedded default, Redis across processes in production.
@@ -271,6 +278,8 @@ ASPORA_RUN_PENDING_TIMEOUT = env.int("ASPORA_RUN_PENDING_TIMEOUT", default=900)
 # Periodic tasks (run `celery -A aspora beat`): the retention purge, nightly (docs/audit.md#retention).
 CELERY_BEAT_SCHEDULE = {
     "audit-retention-purge": {"task": "audit.retention_purge", "schedule": 24 * 60 * 60},
+    # Audit rows past the online months move to offline segments (docs/audit.md#archive).
+    "audit-archive": {"task": "audit.archive", "schedule": 24 * 60 * 60},
     # Runs no worker will finish (a lost worker, a lost queued task) fail clearly (docs/drills.md).
     "skills-runs-sweep": {
         "task": "skills.skill_runs_sweep",

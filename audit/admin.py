@@ -3,7 +3,7 @@ superusers included; rows are written by `audit.services` and by PostgreSQL trig
 
 from django.contrib import admin
 
-from audit.models import AuditEvent, RowChange
+from audit.models import AuditEvent, AuditSegment, RowChange
 
 
 class _ReadOnly(admin.ModelAdmin):
@@ -30,3 +30,11 @@ class RowChangeAdmin(_ReadOnly):
     list_display = ("changed_at", "table_name", "operation", "row_id", "db_user", "app_actor")
     list_filter = ("table_name", "operation")
     search_fields = ("row_id", "app_actor")
+
+
+@admin.register(AuditSegment)
+class AuditSegmentAdmin(_ReadOnly):
+    """Where archived rows are (docs/audit.md#archive); `manage.py audit_export` reads them back."""
+
+    list_display = ("storage_name", "first_seq", "last_seq", "row_count", "first_occurred_at", "last_occurred_at")
+    search_fields = ("storage_name", "sha256")

@@ -3,6 +3,7 @@
 `AuditEvent` rows are written only by `audit.services.audit_event_append`; the model refuses to be
 saved twice or deleted, and on PostgreSQL a trigger refuses UPDATE and DELETE below the app.
 `RowChange` rows are written by PostgreSQL triggers on ECM tickets and FinCrime alerts and cases.
+`AuditSegment` rows record the chain's prefixes moved offline by `audit.archive` (docs/audit.md#archive).
 """
 
 from django.conf import settings
@@ -22,7 +23,7 @@ class Outcome(models.TextChoices):
 
 
 class AppendOnlyQuerySet(models.QuerySet):
-    """Bulk `update()` and `delete()` refuse too; only the retention purge removes rows (`_purge`)."""
+    """Bulk `update()` and `delete()` refuse too; only the retention purge and the archive remove rows (`_purge`)."""
 
     def update(self, **kwargs):
         raise AuditImmutableError(f"{self.model.__name__} rows are append-only: they cannot be updated.")
@@ -31,7 +32,7 @@ class AppendOnlyQuerySet(models.QuerySet):
         raise AuditImmutableError(f"{self.model.__name__} rows are append-only: they cannot be deleted.")
 
     def _purge(self) -> int:
-        """Delete these rows for the retention purge, and only for it (audit.retention)."""
+        """Delete these rows for the retention purge or the archive, and only for them."""
         return self._raw_delete(self.db)
 
 
@@ -115,3 +116,31 @@ class RowChange(_AppendOnly):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.table_name} {self.row_id}"
+
+
+class AuditSegment(_AppendOnly):
+    """One file of archived audit rows: a contiguous run of the chain, deleted from `AuditEvent` once
+    the file was written and verified. On PostgreSQL the trigger lets the archive delete an online row
+    only when a segment row covers its `seq` (audit/migrations/0005_postgres_archive_trigger.py)."""
+
+    first_seq = models.PositiveBigIntegerField(unique=True)
+    last_seq = models.PositiveBigIntegerField(unique=True)
+    first_prev_hash = models.CharField(max_length=64, blank=True, help_text="The chain's link into the segment.")
+    last_hash = models.CharField(max_length=64, help_text="The chain's link out of the segment.")
+    first_occurred_at = models.DateTimeField()
+    last_occurred_at = models.DateTimeField(db_index=True)
+    row_count = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64, help_text="Of the file's bytes, as stored.")
+    storage_name = models.CharField(max_length=255, unique=True, help_text="In the `audit_archive` storage.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["first_seq"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(last_seq__gte=models.F("first_seq")), name="audit_segment_seq_order"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.storage_name} (seq {self.first_seq}..{self.last_seq})"

@@ -74,10 +74,12 @@ def retention_purge(*, now: datetime | None = None) -> dict[str, int]:
     - FinCrime alerts closed as false positives, with their notes, matches and disposition requests
       (the investigation record), once their tenant's case period has passed since closure (the
       alert's last change). Escalated alerts have a case, and cases have no closure yet: kept.
-    - Audit rows older than the longest audit period, as a prefix of the chain, followed by an
-      `audit.purged` row that anchors the chain's new start for `verify_audit`.
+    - Audit rows older than the longest audit period, as a prefix of the chain (archived segments
+      first, file and row), followed by an `audit.purged` row that anchors the chain's new start for
+      `verify_audit`.
     - Row changes captured by the database triggers, after the longest case period.
     """
+    from audit.archive import audit_segments_expire
     from audit.models import AuditEvent, RowChange
     from audit.services import audit_event_append
     from domains.fincrime.models import Alert, AlertStatus
@@ -96,14 +98,16 @@ def retention_purge(*, now: datetime | None = None) -> dict[str, int]:
     longest = retention_periods_longest()
     audit_cutoff = now - longest.days("audit_months")
     with transaction.atomic():
+        # Archived rows are the oldest: whole expired segments go first (audit.archive).
+        archived_count, archived_last = audit_segments_expire(before=audit_cutoff)
         # Only a prefix of the chain: stop before the first row still inside its period.
         first_kept = AuditEvent.objects.filter(occurred_at__gte=audit_cutoff).order_by("seq").values("seq").first()
         old = AuditEvent.objects.filter(occurred_at__lt=audit_cutoff)
         if first_kept:
             old = old.filter(seq__lt=first_kept["seq"])
-        last = old.order_by("-seq").values("seq", "hash").first()
+        last = old.order_by("-seq").values("seq", "hash").first() or archived_last
         if last:
-            counts["audit_events"] = old.filter(seq__lte=last["seq"])._purge()
+            counts["audit_events"] = archived_count + old.filter(seq__lte=last["seq"])._purge()
             audit_event_append(
                 action="audit.purged",
                 summary=f"retention purge removed {counts['audit_events']} rows before {audit_cutoff:%Y-%m-%d}",

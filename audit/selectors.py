@@ -6,9 +6,9 @@ and the system's rows. Everyone else is refused (403) by the views.
 
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Count, Max, QuerySet
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, AuditSegment
 from tenants.models import Membership, Role, Team, User
 
 AUDIT_ROLES = {Role.OPS_MANAGER, Role.ADMIN}
@@ -84,3 +84,11 @@ def audit_filter_choices_for_user(*, user: User) -> dict[str, list]:
         "actions": distinct("action"),
         "outcomes": distinct("outcome"),
     }
+
+
+def audit_archive_summary() -> dict:
+    """How much of the chain is offline: segment count and the time of the newest archived row.
+
+    Not scoped: it says only that older rows exist somewhere, never what they hold.
+    """
+    return AuditSegment.objects.aggregate(segments=Count("pk"), until=Max("last_occurred_at"))

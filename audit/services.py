@@ -21,7 +21,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.models import AuditEvent, Outcome
+from audit.models import AuditEvent, AuditSegment, Outcome
 from audit.redaction import audit_redact
 
 # Any constant works; it only has to be the same in every process that appends.
@@ -54,6 +54,12 @@ def _chain_lock() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+
+
+def _last_archived() -> dict | None:
+    """The chain's tail when every online row has been archived: the chain goes on, it does not restart."""
+    last = AuditSegment.objects.order_by("-last_seq").values("last_seq", "last_hash").first()
+    return {"seq": last["last_seq"], "hash": last["last_hash"]} if last else None
 
 
 def audit_event_append(
@@ -102,7 +108,7 @@ def audit_event_append(
     try:
         with transaction.atomic():
             _chain_lock()
-            last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
+            last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first() or _last_archived()
             # The time is taken under the lock, so it never goes backwards along the chain.
             fields["occurred_at"] = timezone.now()
             fields["seq"] = (last["seq"] + 1) if last else 1
@@ -123,40 +129,87 @@ class ChainReport:
     broken_seq: int | None = None
     broken_id: int | None = None
     reason: str = ""
+    segment: str = ""  # the archived segment file the broken row is in, if it is archived
+    segments: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.broken_seq is None
+        return self.broken_seq is None and not self.reason
 
 
-def _purge_anchor_ok(first: AuditEvent) -> bool:
-    """The first row left after a purge must point at the hash the purge recorded."""
-    if first.seq == 1:
-        return first.prev_hash == ""
-    return AuditEvent.objects.filter(
-        action="audit.purged", data__through_seq=first.seq - 1, data__last_hash=first.prev_hash
-    ).exists()
+class _ChainWalk:
+    """One pass over the chain in `seq` order, archived segments first, then the online table.
+
+    The first row must start the chain or continue where a purge ended; the `audit.purged` row that
+    says so comes later in the chain (and may itself be archived), so anchors are collected on the way.
+    """
+
+    def __init__(self):
+        self.checked, self.previous, self.start, self.anchors = 0, None, None, set()
+
+    def step(self, row: AuditEvent) -> str:
+        previous = self.previous
+        if previous is None:
+            self.start = row
+        elif row.seq != previous.seq + 1:
+            return f"rows {previous.seq + 1}..{row.seq - 1} are missing before it"
+        elif row.prev_hash != previous.hash:
+            return f"its prev_hash does not match the hash of row {previous.seq}"
+        if audit_row_hash({name: getattr(row, name) for name in HASHED_FIELDS}) != row.hash:
+            return "its contents do not match its hash (the row was altered)"
+        if row.action == "audit.purged":
+            self.anchors.add((row.data.get("through_seq"), row.data.get("last_hash")))
+        self.checked += 1
+        self.previous = row
+        return ""
+
+    def start_ok(self) -> bool:
+        start = self.start
+        if start is None or (start.seq == 1 and start.prev_hash == ""):
+            return True
+        return (start.seq - 1, start.prev_hash) in self.anchors
 
 
 def audit_chain_verify() -> ChainReport:
-    """Walk the chain in order; name the first row whose hash, link or position does not hold."""
-    checked, previous = 0, None
+    """Walk the chain in order, archived segments included; name the first row whose hash, link or
+    position does not hold, or the segment whose file is missing, edited or does not join the chain."""
+    # Imported here: the archive module builds on this one (hashing, appending).
+    from audit.archive import SegmentProblem, audit_segment_rows, audit_segment_sha256
+
+    walk = _ChainWalk()
+    segments = list(AuditSegment.objects.order_by("first_seq"))
+    for segment in segments:
+        name = segment.storage_name
+        sha_problem = ""
+        if (sha := audit_segment_sha256(storage_name=name)) is not None and sha != segment.sha256:
+            sha_problem = "the file's sha256 does not match the one recorded for the segment (the file was edited)"
+        rows = 0
+        for item in audit_segment_rows(storage_name=name):
+            problem = item.reason if isinstance(item, SegmentProblem) else walk.step(item)
+            if problem:
+                seq = item.seq if item.seq is not None else segment.first_seq
+                reason = f"{sha_problem}; {problem}" if sha_problem else problem
+                return ChainReport(checked=walk.checked, broken_seq=seq, reason=reason, segment=name)
+            rows += 1
+        last = walk.previous
+        if rows != segment.row_count or (last.seq, last.hash) != (segment.last_seq, segment.last_hash):
+            problem = sha_problem or "its rows do not match the segment's recorded count, last seq or last hash"
+            return ChainReport(checked=walk.checked, broken_seq=segment.first_seq, reason=problem, segment=name)
+        if sha_problem:
+            return ChainReport(checked=walk.checked, broken_seq=segment.first_seq, reason=sha_problem, segment=name)
     for row in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
-        fields = {name: getattr(row, name) for name in HASHED_FIELDS}
-        problem = ""
-        if previous is None and not _purge_anchor_ok(row):
-            problem = "its prev_hash matches neither the start of the chain nor a recorded purge"
-        elif previous is not None and row.seq != previous.seq + 1:
-            problem = f"rows {previous.seq + 1}..{row.seq - 1} are missing before it"
-        elif previous is not None and row.prev_hash != previous.hash:
-            problem = f"its prev_hash does not match the hash of row {previous.seq}"
-        elif audit_row_hash(fields) != row.hash:
-            problem = "its contents do not match its hash (the row was altered)"
-        if problem:
-            return ChainReport(checked=checked, broken_seq=row.seq, broken_id=row.pk, reason=problem)
-        checked += 1
-        previous = row
-    return ChainReport(checked=checked)
+        if problem := walk.step(row):
+            return ChainReport(checked=walk.checked, broken_seq=row.seq, broken_id=row.pk, reason=problem)
+    if not walk.start_ok():
+        start = walk.start
+        return ChainReport(
+            checked=0,
+            broken_seq=start.seq,
+            broken_id=start.pk,
+            reason="its prev_hash matches neither the start of the chain nor a recorded purge",
+            segment=segments[0].storage_name if segments else "",
+        )
+    return ChainReport(checked=walk.checked, segments=len(segments))
 
 
 # --- hooks: skill runs, factory approvals, admin changes --------------------------------------

@@ -12,16 +12,18 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from audit.export import CSV_COLUMNS, audit_csv_cells
 from audit.models import Outcome
 from audit.retention import audit_online_since
-from audit.selectors import audit_event_list_for_user, audit_filter_choices_for_user, audit_viewer_may
+from audit.selectors import (
+    audit_archive_summary,
+    audit_event_list_for_user,
+    audit_filter_choices_for_user,
+    audit_viewer_may,
+)
 from tenants.models import Team
 
 PAGE_SIZE = 50
-CSV_COLUMNS = (
-    "seq", "occurred_at", "actor", "tenant_id", "team_id", "channel", "action", "object_type", "object_id",
-    "domain", "skill", "skill_version", "summary", "outcome", "latency_ms", "cost_usd", "hash",
-)  # fmt: skip
 
 
 class AuditFilterForm(forms.Form):
@@ -90,15 +92,10 @@ def audit_list(request):
             "choices": audit_filter_choices_for_user(user=request.user),
             "query": query.urlencode(),
             "online_since": audit_online_since(),
+            "archive": audit_archive_summary(),
         },
         status=200 if page is not None else 400,
     )
-
-
-def _cell(value) -> str:
-    """A spreadsheet must not run what someone typed: text starting like a formula is quoted."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 class _Echo:
@@ -118,15 +115,7 @@ def audit_export_csv(request):
     def lines():
         yield writer.writerow(CSV_COLUMNS)
         for row in rows.iterator(chunk_size=1000):
-            yield writer.writerow(
-                _cell(value)
-                for value in [
-                    row.seq, row.occurred_at.isoformat(), row.actor_label, row.tenant_id or "", row.team_id or "",
-                    row.channel, row.action, row.object_type, row.object_id, row.domain, row.skill,
-                    row.skill_version or "", row.summary, row.outcome, "" if row.latency_ms is None else row.latency_ms,
-                    "" if row.cost_usd is None else row.cost_usd, row.hash,
-                ]
-            )  # fmt: skip
+            yield writer.writerow(audit_csv_cells(row))
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")

@@ -1,8 +1,13 @@
 """The admin shows the audit and nothing more: no add, no change, no delete, superusers included."""
 
-import pytest
+from datetime import timedelta
 
-from audit.models import AuditEvent
+import pytest
+from django.utils import timezone
+
+from audit import services as audit_services
+from audit.archive import audit_archive
+from audit.models import AuditEvent, AuditSegment
 from audit.services import audit_event_append
 from tests.factories import user_make
 
@@ -28,3 +33,17 @@ def test_a_superuser_can_list_and_read_but_not_add_change_or_delete(root_client)
     )
     assert bulk.status_code in (200, 302)
     assert AuditEvent.objects.get(pk=row.pk).summary == "ana asked my-tickets"
+
+
+def test_archived_segments_are_listed_read_only(root_client, settings, monkeypatch):
+    settings.ASPORA_RETENTION = {}
+    long_ago = timezone.now() - timedelta(days=200)
+    monkeypatch.setattr(audit_services.timezone, "now", lambda: long_ago)
+    audit_event_append(action="run.started", summary="long ago")
+    monkeypatch.undo()
+    (segment,) = audit_archive()
+
+    assert segment.storage_name in root_client.get("/admin/audit/auditsegment/").content.decode()
+    assert root_client.get("/admin/audit/auditsegment/add/").status_code == 403
+    assert root_client.post(f"/admin/audit/auditsegment/{segment.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AuditSegment.objects.get().sha256 == segment.sha256

@@ -143,3 +143,23 @@ def test_rows_older_than_the_online_window_need_a_from_date(client, people, sett
     assert "four months ago" not in client.get("/audit/").content.decode()
     since = (old - timedelta(days=1)).date().isoformat()
     assert "four months ago" in client.get("/audit/", {"since": since}).content.decode()
+
+
+def test_the_page_says_plainly_that_older_entries_are_archived_offline(client, people, settings, monkeypatch):
+    from audit import services as audit_services
+    from audit.archive import audit_archive
+
+    settings.ASPORA_RETENTION = {}
+    long_ago = timezone.now() - timedelta(days=200)
+    monkeypatch.setattr(audit_services.timezone, "now", lambda: long_ago)
+    _row(people["sarah"], summary="two hundred days ago")
+    monkeypatch.undo()
+    client.force_login(people["olivia"])
+    assert "archived offline" not in client.get("/audit/").content.decode()
+
+    (segment,) = audit_archive()
+
+    page = client.get("/audit/", {"since": (long_ago - timedelta(days=1)).date().isoformat()}).content.decode()
+    assert "two hundred days ago" not in page
+    assert f"Older entries are archived offline: 1 segment up to {segment.last_occurred_at:%-d %b %Y %H:%M}" in page
+    assert "manage.py audit_export --from YYYY-MM-DD --to YYYY-MM-DD" in page

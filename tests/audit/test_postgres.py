@@ -8,7 +8,9 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from audit.models import AuditEvent, RowChange
+from audit import services as audit_services
+from audit.archive import audit_archive
+from audit.models import AuditEvent, AuditSegment, RowChange
 from audit.services import audit_chain_verify, audit_event_append
 from domains.ecm.demo import ecm_demo_seed
 from domains.ecm.models import Ticket
@@ -134,3 +136,83 @@ def _domain_id() -> int:
     from skills.models import Domain
 
     return Domain.objects.get_or_create(name="fincrime")[0].pk
+
+
+def _append_ago(monkeypatch, world, days: int, summary: str) -> AuditEvent:
+    """A row genuinely written that long ago (back-dating one below the app would break its hash)."""
+    when = timezone.now() - timedelta(days=days)
+    monkeypatch.setattr(audit_services.timezone, "now", lambda: when)
+    try:
+        return audit_event_append(action="run.started", actor=world, summary=summary)
+    finally:
+        monkeypatch.undo()
+
+
+def _forge_segment_around(row: AuditEvent) -> AuditSegment:
+    """What the app role can do: insert a segment row claiming the rows are archived."""
+    return AuditSegment.objects.create(
+        first_seq=row.seq, last_seq=row.seq, first_prev_hash=row.prev_hash, last_hash=row.hash,
+        first_occurred_at=row.occurred_at, last_occurred_at=row.occurred_at, row_count=1,
+        sha256="0" * 64, storage_name="audit-forged.jsonl.gz",
+    )  # fmt: skip
+
+
+def test_a_row_inside_the_online_months_cannot_be_deleted_even_with_a_forged_segment_around_it(world, monkeypatch):
+    row = _append_ago(monkeypatch, world, 62, "two months ago")
+    _forge_segment_around(row)
+
+    with pytest.raises(DatabaseError, match="append-only: DELETE"), transaction.atomic():
+        _sql("DELETE FROM audit_auditevent WHERE id = %s", [row.pk])
+    with pytest.raises(DatabaseError, match="append-only: DELETE"), transaction.atomic():
+        AuditEvent.objects.filter(pk=row.pk)._purge()
+
+    assert AuditEvent.objects.filter(pk=row.pk).exists()
+
+
+def test_a_row_past_the_online_months_cannot_be_deleted_without_a_segment(world, monkeypatch):
+    row = _append_ago(monkeypatch, world, 155, "five months ago")
+
+    with pytest.raises(DatabaseError, match="append-only: DELETE"), transaction.atomic():
+        _sql("DELETE FROM audit_auditevent WHERE id = %s", [row.pk])
+
+    assert AuditEvent.objects.filter(pk=row.pk).exists()
+
+
+def test_the_archive_moves_a_five_month_old_row_the_trigger_allows_it(world, settings, monkeypatch):
+    settings.ASPORA_RETENTION = {}
+    row = _append_ago(monkeypatch, world, 155, "five months ago")
+    fresh = audit_event_append(action="run.started", actor=world, summary="today")
+
+    (segment,) = audit_archive()
+
+    assert (segment.first_seq, segment.last_seq) == (row.seq, row.seq)
+    assert not AuditEvent.objects.filter(pk=row.pk).exists() and AuditEvent.objects.filter(pk=fresh.pk).exists()
+    assert audit_chain_verify().ok
+
+
+@pytest.mark.parametrize(
+    "attack",
+    ["UPDATE audit_auditsegment SET sha256 = repeat('0', 64)", "DELETE FROM audit_auditsegment"],
+)
+def test_a_segment_row_cannot_be_altered_or_removed_to_cover_tracks(world, settings, attack, monkeypatch):
+    settings.ASPORA_RETENTION = {}
+    _append_ago(monkeypatch, world, 155, "five months ago")
+    (segment,) = audit_archive()
+
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        _sql(attack)
+
+    assert AuditSegment.objects.get().sha256 == segment.sha256
+
+
+def test_a_forged_segment_that_let_rows_go_is_exposed_by_verify_audit(world, monkeypatch):
+    """Between 3 and 12 months a forged segment row lets the app role delete rows; verify_audit then fails."""
+    row = _append_ago(monkeypatch, world, 155, "five months ago")
+    audit_event_append(action="run.started", actor=world, summary="today")
+    _forge_segment_around(row)
+    _sql("DELETE FROM audit_auditevent WHERE id = %s", [row.pk])
+
+    report = audit_chain_verify()
+
+    assert (report.ok, report.segment, report.broken_seq) == (False, "audit-forged.jsonl.gz", row.seq)
+    assert "missing from the archive storage" in report.reason
