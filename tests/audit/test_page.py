@@ -80,6 +80,16 @@ def test_filters_narrow_by_person_team_skill_channel_outcome_and_time(client, pe
     assert shown(until=str(today - timedelta(days=1))) == set()
 
 
+def test_filters_that_match_nothing_say_so(client, people):
+    _row(people["sarah"], skill="my-tickets", domain="ecm", outcome="ok", summary="sarah on web")
+    client.force_login(people["olivia"])
+
+    page = client.get("/audit/", {"outcome": "error"}).content.decode()
+
+    assert "No audit rows match these filters." in page
+    assert "0 rows in the online window" in page
+
+
 def test_a_bad_date_range_is_named(client, people):
     client.force_login(people["olivia"])
     response = client.get("/audit/", {"since": "2026-05-02", "until": "2026-05-01", "outcome": "maybe"})
