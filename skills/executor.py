@@ -9,7 +9,8 @@ Invariants:
   consumes the events in the calling (Celery task) thread, where every database write and
   broadcast happens, in sequence order.
 - Text deltas are coalesced (at most one event per `DELTA_FLUSH_SECONDS`) so a fast model does
-  not become thousands of rows.
+  not become thousands of rows, and link-filtered like the answer before they are stored or
+  broadcast: a URL being streamed is held back until it is whole (docs/security.md#links-in-answers).
 - A run always ends `succeeded`, `failed` or `awaiting_confirmation`, with timings, usage and cost.
 """
 
@@ -58,7 +59,7 @@ from aspora import eventloop
 from aspora.observability import metrics, tracing
 from aspora.text import markdown_to_safe_html
 from skills.deps import SkillDeps
-from skills.governance import answer_links_neutralise, domain_redaction_kinds, model_redactor
+from skills.governance import StreamLinkFilter, answer_links_neutralise, domain_redaction_kinds, model_redactor
 from skills.models import EventType, RunStatus, SkillRun, SkillRunEvent, SkillVersion
 from skills.offline import OFFLINE_MODEL_NAME, offline_model
 from skills.packs import domain_tool_names
@@ -252,14 +253,14 @@ def _events_on_loop(start: Callable[[], Any]) -> Iterator[Any]:
 
 
 class _Recorder:
-    """Stores and broadcasts a run's events in order, coalescing text deltas."""
+    """Stores and broadcasts a run's events in order, coalescing and link-filtering text deltas."""
 
     def __init__(self, run: SkillRun, *, last_seq: int):
         self.run = run
         self.seq = last_seq
         self.buffer: list[str] = []
         self.buffer_since = 0.0
-        self.text: list[str] = []
+        self.links = StreamLinkFilter()
         self.tools_ran = 0
         self.tool_started: dict[str, float] = {}
         self.tool_names: dict[str, str] = {}
@@ -270,7 +271,7 @@ class _Recorder:
 
     def emit(self, type: str, data: dict) -> None:
         if type != "run.delta":
-            self.flush()
+            self.text_end()
         self.seq += 1
         skill_run_event_record(run=self.run, type=type, data=data, seq=self.seq)
 
@@ -281,12 +282,20 @@ class _Recorder:
             self.run.first_token_at = timezone.now()
             SkillRun.objects.filter(pk=self.run.pk).update(first_token_at=self.run.first_token_at)
             metrics.first_token_observe(run=self.run)
-        if not self.buffer:
-            self.buffer_since = time.monotonic()
-        self.buffer.append(text)
-        self.text.append(text)
-        if time.monotonic() - self.buffer_since >= DELTA_FLUSH_SECONDS:
+        self._buffer(self.links.feed(text))
+        if self.buffer and time.monotonic() - self.buffer_since >= DELTA_FLUSH_SECONDS:
             self.flush()
+
+    def _buffer(self, text: str) -> None:
+        if text:
+            if not self.buffer:
+                self.buffer_since = time.monotonic()
+            self.buffer.append(text)
+
+    def text_end(self) -> None:
+        """The model stopped writing (a tool call, the end, an error): what the link filter held goes out."""
+        self._buffer(self.links.end())
+        self.flush()
 
     def flush(self) -> None:
         if self.buffer:
@@ -334,7 +343,7 @@ class _Recorder:
                 },
             )
         elif isinstance(event, AgentRunResultEvent):
-            self.flush()
+            self.text_end()
             return event.result
         return None
 
@@ -508,6 +517,7 @@ def skill_run_execute(
             if _retryable(exc) and recorder.tools_ran == 0 and attempt < settings.ASPORA_MODEL_RETRIES:
                 attempt += 1
                 logger.warning("model request failed (%s); retry %d for run %s", exc, attempt, run.id)
+                recorder.text_end()  # what the failed attempt wrote is not glued to the retry's text
                 time.sleep(settings.ASPORA_MODEL_RETRY_BACKOFF * 2 ** (attempt - 1))
                 continue
             logger.exception("run %s failed", run.id)

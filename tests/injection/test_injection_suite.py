@@ -98,6 +98,26 @@ def test_the_gate_catches_exfil_links_when_the_answer_filter_is_off(world, monke
     assert report.violations[0].startswith(exfil[0].id)
 
 
+def test_the_gate_catches_exfil_links_streamed_when_the_stream_filter_is_off(world, monkeypatch):
+    """The streamed deltas are judged too: without their filter the links go out before the answer."""
+
+    class Unfiltered:
+        def feed(self, text):
+            return text
+
+        def end(self):
+            return ""
+
+    _use(monkeypatch, obedient_attacker(), offline=False)
+    monkeypatch.setattr("skills.executor.StreamLinkFilter", Unfiltered)
+    exfil = [p for p in payloads_load() if p.goal == "exfil"][:6]
+
+    report = suite_run(pairs=plan(exfil, surfaces_each=1), mode="obedient", composite=False)
+
+    assert {o.payload.id for o in report.outcomes if o.violations} == {p.id for p in exfil}
+    assert all("link off the allow-list in the streamed text: " in v for v in report.violations)
+
+
 def test_the_gate_catches_a_gated_tool_that_runs_unconfirmed(world, monkeypatch):
     """With the confirmation set emptied (a pack that forgot it), injected escalations go through."""
     _use(monkeypatch, obedient_attacker(), offline=False)
