@@ -2,7 +2,8 @@
 
 Invariants:
 - The agent sees exactly the tools its skill version allows, from its domain's toolset; tools
-  marked `confirm` pause the run (deferred tools) until the asker decides.
+  marked `confirm` pause the run (deferred tools) until the asker decides, and so does a tool
+  declared a write (`metadata=WRITES`) called once any tool result is in the model's context.
 - The asker's identity reaches tools only through `SkillDeps`, built here from the run's record,
   never from anything a model produced.
 - The agent streams on the process's long-lived event loop (`aspora.eventloop`); this module
@@ -51,14 +52,15 @@ from pydantic_ai import (
     UsageLimits,
 )
 from pydantic_ai.capabilities import Instrumentation, ProcessHistory
-from pydantic_ai.messages import ModelRequest, RetryPromptPart, UserPromptPart
+from pydantic_ai.messages import ModelRequest, RetryPromptPart, ToolReturnPart, UserPromptPart
 from pydantic_ai.models import Model
 from pydantic_ai.models.fallback import FallbackModel
+from pydantic_ai.tools import ToolDefinition
 
 from aspora import eventloop
 from aspora.observability import metrics, tracing
 from aspora.text import markdown_to_safe_html
-from skills.deps import SkillDeps
+from skills.deps import SkillDeps, tool_writes
 from skills.governance import StreamLinkFilter, answer_links_neutralise, domain_redaction_kinds, model_redactor
 from skills.models import EventType, RunStatus, SkillRun, SkillRunEvent, SkillVersion
 from skills.offline import OFFLINE_MODEL_NAME, offline_model
@@ -172,6 +174,21 @@ def agent_for_version(version: SkillVersion) -> Agent:
         return agent
 
 
+def _tool_result_seen(messages: list) -> bool:
+    return any(isinstance(p, ToolReturnPart) for m in messages if isinstance(m, ModelRequest) for p in m.parts)
+
+
+def _confirmation_required(confirm: set[str]) -> Callable[[RunContext, ToolDefinition, dict], bool]:
+    """A `confirm` tool always waits for the asker; so does a write tool once any tool result is in
+    the model's context (this run's or the conversation's): a note, a narrative or a customer name
+    it read may carry injected instructions. A write asked for directly runs at once."""
+
+    def required(ctx: RunContext, tool_def: ToolDefinition, args: dict) -> bool:
+        return tool_def.name in confirm or (tool_writes(tool_def) and _tool_result_seen(ctx.messages))
+
+    return required
+
+
 def _agent_build(version: SkillVersion) -> Agent:
     allowed = set(version.tools)
     confirm = set(version.config.get("confirm", []))
@@ -183,9 +200,7 @@ def _agent_build(version: SkillVersion) -> Agent:
 
             domain_toolset = importlib.import_module(f"domains.{domain}.tools").toolset
             scoped = domain_toolset.filtered(lambda ctx, tool_def: tool_def.name in allowed)
-            if confirm:
-                scoped = scoped.approval_required(lambda ctx, tool_def, args: tool_def.name in confirm)
-            toolsets.append(scoped)
+            toolsets.append(scoped.approval_required(_confirmation_required(confirm)))
     return Agent(
         instructions=[version.instructions, _who_is_asking],
         deps_type=SkillDeps,
