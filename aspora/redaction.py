@@ -176,7 +176,11 @@ class RedactingFilter(logging.Filter):
         if isinstance(record.msg, dict) and not record.args:
             record.msg = redact_value(record.msg)
         else:
-            message = record.getMessage()
+            try:
+                message = record.getMessage()
+            except Exception:  # noqa: BLE001 - arguments that do not fit the format: kept, redacted, not raised
+                message = record.msg = f"{record.msg} {record.args!r}"
+                record.args = None
             redacted = redact(message)
             if redacted != message:
                 record.msg, record.args = redacted, None

@@ -84,3 +84,15 @@ def test_a_clean_record_is_left_as_it_was():
 
     assert RedactingFilter().filter(record) is True
     assert (record.msg, record.args, record.extra_field) == ("run %s finished in %s ms", ("abc", "12"), "x")
+
+
+def test_a_malformed_call_is_logged_redacted_instead_of_raising():
+    console = next(h for h in logging.root.handlers if h.name == "console")
+    stream = io.StringIO()
+    previous = console.setStream(stream)
+    try:
+        logging.getLogger("aspora.refunds").warning("refund to %s for %s", IBAN)  # one argument short
+    finally:
+        console.setStream(previous)
+
+    assert "WARNING aspora.refunds refund to %s for %s ('[IBAN GB •••• 5432]',)" in stream.getvalue()
