@@ -20,6 +20,7 @@ from typing import Any, Literal, get_args
 RedactionKind = Literal["iban", "card", "email", "phone", "passport", "account"]
 ALL_KINDS: tuple[str, ...] = get_args(RedactionKind)
 DOTS = "••••"
+_ALL_KINDS = frozenset(ALL_KINDS)
 
 
 def _digits(text: str) -> str:
@@ -111,6 +112,9 @@ def _account_bare(match: re.Match) -> str:
     return f"[ACCOUNT {DOTS} {match.group(0)[-4:]}]"
 
 
+# Every kind needs a digit or an "@": a text with neither (most log lines) skips the patterns.
+_MAY_HOLD_PII = re.compile(r"[\d@]")
+
 _RULES: list[tuple[str, re.Pattern, Callable[[re.Match], str]]] = [
     ("iban", _IBAN, _iban),
     ("card", _CARD, _card),
@@ -133,9 +137,9 @@ def kinds_check(kinds: Iterable[str]) -> tuple[str, ...]:
 
 def redact(text: str, kinds: Iterable[str] | None = None) -> str:
     """`text` with every PII value of `kinds` (all of them by default) replaced by its placeholder."""
-    if not text or not isinstance(text, str):
+    if not text or not isinstance(text, str) or not _MAY_HOLD_PII.search(text):
         return text
-    wanted = set(ALL_KINDS if kinds is None else kinds_check(kinds))
+    wanted = _ALL_KINDS if kinds is None else set(kinds_check(kinds))
     for kind, pattern, replace in _RULES:
         if kind in wanted:
             text = pattern.sub(replace, text)
@@ -154,13 +158,51 @@ def redact_value(value: Any, kinds: Iterable[str] | None = None) -> Any:
     return value
 
 
+# What every LogRecord has; anything else on a record came in through `extra=` and is logged too.
+_RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "trace_id", "span_id"}
+_EXCEPTION_FORMATTER = logging.Formatter()
+
+
 class RedactingFilter(logging.Filter):
-    """A logging filter that redacts every PII kind from a record's message (its arguments merged
-    in first). Add it to a handler (`"filters": ["redact"]` with `"()": "aspora.redaction.RedactingFilter"`)."""
+    """Redacts every PII kind from what a handler writes: the message (its arguments merged in),
+    the exception and stack text, and `extra=` fields. It is on every handler in `LOGGING`
+    (docs/security.md); it runs on every record, so clean text costs one regex search.
+
+    The record is changed in place: a redacted message replaces `msg` (args cleared), and an
+    exception is formatted here, redacted into `exc_text`, with `exc_info` cleared so no formatter
+    renders the original again."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
+        if isinstance(record.msg, dict) and not record.args:
+            record.msg = redact_value(record.msg)
+        else:
+            try:
+                message = record.getMessage()
+            except Exception:  # noqa: BLE001 - arguments that do not fit the format: kept, redacted, not raised
+                message = record.msg = f"{record.msg} {record.args!r}"
+                record.args = None
+            redacted = redact(message)
+            if redacted != message:
+                record.msg, record.args = redacted, None
+        if record.exc_info:
+            record.exc_text = redact(record.exc_text or _EXCEPTION_FORMATTER.formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_FIELDS and value is not None:
+                record.__dict__[key] = _redact_extra(value)
         return True
+
+
+def _redact_extra(value: Any) -> Any:
+    if isinstance(value, (str, dict, list, tuple)):
+        return redact_value(value)
+    if isinstance(value, (int, float, bool)):
+        return value
+    # Anything else reaches a JSON log as its str(): redact that if it holds PII.
+    text = str(value)
+    redacted = redact(text)
+    return value if redacted == text else redacted

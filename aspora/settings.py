@@ -324,16 +324,24 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "aspora.observability.logs.JsonFormatter"},
     },
-    "filters": {"trace": {"()": "aspora.observability.logs.TraceContextFilter"}},
+    # PII is redacted on every handler, before the trace ids are added (docs/security.md#pii-redaction).
+    "filters": {
+        "redact": {"()": "aspora.redaction.RedactingFilter"},
+        "trace": {"()": "aspora.observability.logs.TraceContextFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json" if ASPORA_LOG_FORMAT == "json" else "plain",
-            "filters": ["trace"],
+            "filters": ["redact", "trace"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own handlers (a second console, admin emails, runserver's request lines) would
+        # write unredacted: its loggers go through the console handler like every other.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         # One line per model request adds nothing to a run's own record.
         "httpx": {"level": "WARNING"},

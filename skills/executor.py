@@ -2,14 +2,16 @@
 
 Invariants:
 - The agent sees exactly the tools its skill version allows, from its domain's toolset; tools
-  marked `confirm` pause the run (deferred tools) until the asker decides.
+  marked `confirm` pause the run (deferred tools) until the asker decides, and so does a tool
+  declared a write (`metadata=WRITES`) called once any tool result is in the model's context.
 - The asker's identity reaches tools only through `SkillDeps`, built here from the run's record,
   never from anything a model produced.
 - The agent streams on the process's long-lived event loop (`aspora.eventloop`); this module
   consumes the events in the calling (Celery task) thread, where every database write and
   broadcast happens, in sequence order.
 - Text deltas are coalesced (at most one event per `DELTA_FLUSH_SECONDS`) so a fast model does
-  not become thousands of rows.
+  not become thousands of rows, and link-filtered like the answer before they are stored or
+  broadcast: a URL being streamed is held back until it is whole (docs/security.md#links-in-answers).
 - A run always ends `succeeded`, `failed` or `awaiting_confirmation`, with timings, usage and cost.
 """
 
@@ -50,15 +52,16 @@ from pydantic_ai import (
     UsageLimits,
 )
 from pydantic_ai.capabilities import Instrumentation, ProcessHistory
-from pydantic_ai.messages import ModelRequest, RetryPromptPart, UserPromptPart
+from pydantic_ai.messages import ModelRequest, RetryPromptPart, ToolReturnPart, UserPromptPart
 from pydantic_ai.models import Model
 from pydantic_ai.models.fallback import FallbackModel
+from pydantic_ai.tools import ToolDefinition
 
 from aspora import eventloop
 from aspora.observability import metrics, tracing
 from aspora.text import markdown_to_safe_html
-from skills.deps import SkillDeps
-from skills.governance import answer_links_neutralise, domain_redaction_kinds, model_redactor
+from skills.deps import SkillDeps, tool_writes
+from skills.governance import StreamLinkFilter, answer_links_neutralise, domain_redaction_kinds, model_redactor
 from skills.models import EventType, RunStatus, SkillRun, SkillRunEvent, SkillVersion
 from skills.offline import OFFLINE_MODEL_NAME, offline_model
 from skills.packs import domain_tool_names
@@ -171,6 +174,21 @@ def agent_for_version(version: SkillVersion) -> Agent:
         return agent
 
 
+def _tool_result_seen(messages: list) -> bool:
+    return any(isinstance(p, ToolReturnPart) for m in messages if isinstance(m, ModelRequest) for p in m.parts)
+
+
+def _confirmation_required(confirm: set[str]) -> Callable[[RunContext, ToolDefinition, dict], bool]:
+    """A `confirm` tool always waits for the asker; so does a write tool once any tool result is in
+    the model's context (this run's or the conversation's): a note, a narrative or a customer name
+    it read may carry injected instructions. A write asked for directly runs at once."""
+
+    def required(ctx: RunContext, tool_def: ToolDefinition, args: dict) -> bool:
+        return tool_def.name in confirm or (tool_writes(tool_def) and _tool_result_seen(ctx.messages))
+
+    return required
+
+
 def _agent_build(version: SkillVersion) -> Agent:
     allowed = set(version.tools)
     confirm = set(version.config.get("confirm", []))
@@ -182,9 +200,7 @@ def _agent_build(version: SkillVersion) -> Agent:
 
             domain_toolset = importlib.import_module(f"domains.{domain}.tools").toolset
             scoped = domain_toolset.filtered(lambda ctx, tool_def: tool_def.name in allowed)
-            if confirm:
-                scoped = scoped.approval_required(lambda ctx, tool_def, args: tool_def.name in confirm)
-            toolsets.append(scoped)
+            toolsets.append(scoped.approval_required(_confirmation_required(confirm)))
     return Agent(
         instructions=[version.instructions, _who_is_asking],
         deps_type=SkillDeps,
@@ -252,14 +268,14 @@ def _events_on_loop(start: Callable[[], Any]) -> Iterator[Any]:
 
 
 class _Recorder:
-    """Stores and broadcasts a run's events in order, coalescing text deltas."""
+    """Stores and broadcasts a run's events in order, coalescing and link-filtering text deltas."""
 
     def __init__(self, run: SkillRun, *, last_seq: int):
         self.run = run
         self.seq = last_seq
         self.buffer: list[str] = []
         self.buffer_since = 0.0
-        self.text: list[str] = []
+        self.links = StreamLinkFilter()
         self.tools_ran = 0
         self.tool_started: dict[str, float] = {}
         self.tool_names: dict[str, str] = {}
@@ -270,7 +286,7 @@ class _Recorder:
 
     def emit(self, type: str, data: dict) -> None:
         if type != "run.delta":
-            self.flush()
+            self.text_end()
         self.seq += 1
         skill_run_event_record(run=self.run, type=type, data=data, seq=self.seq)
 
@@ -281,12 +297,20 @@ class _Recorder:
             self.run.first_token_at = timezone.now()
             SkillRun.objects.filter(pk=self.run.pk).update(first_token_at=self.run.first_token_at)
             metrics.first_token_observe(run=self.run)
-        if not self.buffer:
-            self.buffer_since = time.monotonic()
-        self.buffer.append(text)
-        self.text.append(text)
-        if time.monotonic() - self.buffer_since >= DELTA_FLUSH_SECONDS:
+        self._buffer(self.links.feed(text))
+        if self.buffer and time.monotonic() - self.buffer_since >= DELTA_FLUSH_SECONDS:
             self.flush()
+
+    def _buffer(self, text: str) -> None:
+        if text:
+            if not self.buffer:
+                self.buffer_since = time.monotonic()
+            self.buffer.append(text)
+
+    def text_end(self) -> None:
+        """The model stopped writing (a tool call, the end, an error): what the link filter held goes out."""
+        self._buffer(self.links.end())
+        self.flush()
 
     def flush(self) -> None:
         if self.buffer:
@@ -334,7 +358,7 @@ class _Recorder:
                 },
             )
         elif isinstance(event, AgentRunResultEvent):
-            self.flush()
+            self.text_end()
             return event.result
         return None
 
@@ -508,6 +532,7 @@ def skill_run_execute(
             if _retryable(exc) and recorder.tools_ran == 0 and attempt < settings.ASPORA_MODEL_RETRIES:
                 attempt += 1
                 logger.warning("model request failed (%s); retry %d for run %s", exc, attempt, run.id)
+                recorder.text_end()  # what the failed attempt wrote is not glued to the retry's text
                 time.sleep(settings.ASPORA_MODEL_RETRY_BACKOFF * 2 ** (attempt - 1))
                 continue
             logger.exception("run %s failed", run.id)

@@ -1,8 +1,8 @@
 """Data governance around the executor: PII redaction before a model provider, the outbound-link
 filter on final answers, and the per-domain transcript retention purge.
 
-Why here and not in the executor: the executor calls exactly two functions of this module (one
-history processor, one answer filter), so the rules can change without touching the run loop.
+Why here and not in the executor: the executor uses one history processor, one answer filter and
+its streaming twin from this module, so the rules can change without touching the run loop.
 """
 
 import logging
@@ -147,6 +147,56 @@ def answer_links_neutralise(text: str, allowed: set[str] | None = None) -> str:
     text = _HTML_URL.sub(lambda m: "(html removed)", text)
     # Markdown links kept above are to allowed hosts; their URLs pass the bare check too.
     return _BARE_URL.sub(bare, text)
+
+
+# A link still being written at the end of the text: an unclosed markdown label or target
+# (`[x`, `![x](https://a/?d=`, `[x](url "title`) or an HTML tag without its `>`.
+_MD_OPEN = re.compile(r'!?\[[^\]]*(?:\]\(\s*(?:<?[^)\s>]+>?(?:\s+(?:"[^"]*(?:"\s*)?)?)?)?)?\Z')
+_HTML_OPEN = re.compile(r"(?i)<(?:img|a|iframe|script|link|source)\b[^>]*\Z")
+
+
+class StreamLinkFilter:
+    """`answer_links_neutralise` for text that arrives in pieces (the streamed `run.delta`s).
+
+    `feed()` returns what is safe to show now: the text up to its last whitespace, filtered, and
+    held further back while a markdown link or HTML tag is open there. The rest (a URL whose
+    `?d=` data may still be coming) waits for the next piece or `end()`. URLs never contain
+    whitespace, so every piece shown holds whole URLs; and no link straddles a cut, so the pieces
+    joined are exactly the whole text filtered: what was streamed is what the answer says. Past
+    `HOLD_LIMIT` characters an open link stops holding the text back (the cut is still at
+    whitespace: nothing leaks, the label may render differently from the answer)."""
+
+    HOLD_LIMIT = 2000
+
+    def __init__(self, allowed: set[str] | None = None):
+        self.allowed = link_hosts_allowed() if allowed is None else allowed
+        self.pending = ""
+
+    def feed(self, text: str) -> str:
+        self.pending += text
+        cut = self._cut()
+        if not cut:
+            return ""
+        safe, self.pending = self.pending[:cut], self.pending[cut:]
+        return answer_links_neutralise(safe, self.allowed)
+
+    def end(self) -> str:
+        """The held text, filtered: the stream (or this part of it) is over."""
+        rest, self.pending = self.pending, ""
+        return answer_links_neutralise(rest, self.allowed)
+
+    def _cut(self) -> int:
+        text = self.pending
+        end = len(text)
+        while True:
+            cut = max(text.rfind(c, 0, end) for c in " \n\t\r") + 1
+            if not cut or len(text) > self.HOLD_LIMIT:
+                return cut
+            head = text[:cut]
+            opened = [m.start() for m in (_MD_OPEN.search(head), _HTML_OPEN.search(head)) if m]
+            if not opened:
+                return cut
+            end = min(opened)
 
 
 # --- transcript retention ---------------------------------------------------------------------

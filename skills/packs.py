@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aspora.redaction import ALL_KINDS, RedactionKind
+from skills.deps import tool_writes
 from tenants.models import Role
 
 CONFIG_FILE = "aspora.config.yaml"
@@ -236,6 +237,12 @@ def domain_tool_names(domain: str) -> set[str] | None:
             return None
         raise
     return set(module.toolset.tools)
+
+
+def domain_write_tool_names(domain: str) -> set[str]:
+    """The domain's tools declared as writes (`metadata=WRITES`)."""
+    module = importlib.import_module(f"domains.{domain}.tools")
+    return {name for name, tool in module.toolset.tools.items() if tool_writes(tool.tool_def)}
 
 
 def skill_text_parse(*, text: str, file: str, entry: SkillEntry | None) -> tuple[ParsedSkill | None, list[PackProblem]]:

@@ -26,7 +26,7 @@ from domains.ecm.services import (
     ticket_resolve,
 )
 from domains.formatting import link, money, when
-from skills.deps import SkillDeps
+from skills.deps import WRITES, SkillDeps
 from tenants.context import AskerContext
 
 toolset = FunctionToolset[SkillDeps]()
@@ -107,7 +107,7 @@ def ticket_detail(ctx: RunContext[SkillDeps], ticket_number: int) -> dict:
     }
 
 
-@toolset.tool
+@toolset.tool(metadata=WRITES)
 def escalate_ticket(ctx: RunContext[SkillDeps], ticket_number: int, reason: str) -> dict:
     """Escalate one of the team's tickets to the team manager: priority rises and the manager is notified.
 
@@ -129,7 +129,7 @@ def escalate_ticket(ctx: RunContext[SkillDeps], ticket_number: int, reason: str)
     }
 
 
-@toolset.tool
+@toolset.tool(metadata=WRITES)
 def add_ticket_note(ctx: RunContext[SkillDeps], ticket_number: int, note: str) -> dict:
     """Add a note to one of the team's tickets; it is kept in the ticket's history.
 
@@ -149,7 +149,7 @@ def add_ticket_note(ctx: RunContext[SkillDeps], ticket_number: int, note: str) -
     }
 
 
-@toolset.tool
+@toolset.tool(metadata=WRITES)
 def reassign_ticket(ctx: RunContext[SkillDeps], ticket_number: int, assignee_username: str) -> dict:
     """Hand one of the team's tickets to another member of the same team.
 
@@ -171,7 +171,7 @@ def reassign_ticket(ctx: RunContext[SkillDeps], ticket_number: int, assignee_use
     return {"reassigned": _row(ticket, context), "now_with": str(assignee)}
 
 
-@toolset.tool
+@toolset.tool(metadata=WRITES)
 def resolve_ticket(
     ctx: RunContext[SkillDeps],
     ticket_number: int,
@@ -196,7 +196,7 @@ def resolve_ticket(
     return {"resolved": _row(ticket, context), "resolution": Resolution(resolution).label}
 
 
-@toolset.tool
+@toolset.tool(metadata=WRITES)
 def hand_to_fincrime(ctx: RunContext[SkillDeps], ticket_number: int, reason: str) -> dict:
     """For a manager: put a ticket that looks like a compliance matter on hold and open a FinCrime alert.
 

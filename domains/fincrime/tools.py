@@ -24,7 +24,7 @@ from domains.fincrime.services import (
     disposition_request_close,
 )
 from domains.formatting import link, money, when
-from skills.deps import SkillDeps
+from skills.deps import WRITES, SkillDeps
 from tenants.context import AskerContext
 
 toolset = FunctionToolset[SkillDeps]()
@@ -138,7 +138,7 @@ def pending_sanctions_matches(ctx: RunContext[SkillDeps]) -> list[dict]:
     ]
 
 
-@toolset.tool
+@toolset.tool(metadata=WRITES)
 def request_close_false_positive(ctx: RunContext[SkillDeps], alert_number: int, reason: str) -> dict:
     """Ask to close an alert as a false positive. A second analyst must approve it (four eyes).
 
@@ -161,7 +161,7 @@ def request_close_false_positive(ctx: RunContext[SkillDeps], alert_number: int, 
     }
 
 
-@toolset.tool
+@toolset.tool(metadata=WRITES)
 def decide_close_request(
     ctx: RunContext[SkillDeps], alert_number: int, decision: Literal["approve", "reject"], comment: str = ""
 ) -> dict:
@@ -188,7 +188,7 @@ def decide_close_request(
     }
 
 
-@toolset.tool
+@toolset.tool(metadata=WRITES)
 def escalate_alert_to_case(ctx: RunContext[SkillDeps], alert_number: int, reason: str) -> dict:
     """Escalate an alert to an investigation case; the customer's risk rating becomes high.
 

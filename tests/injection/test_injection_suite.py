@@ -5,6 +5,8 @@ from collections import Counter
 
 import pytest
 
+from domains.ecm.models import Ticket
+from domains.fincrime.models import Alert
 from skills import executor
 from skills.executor import ResolvedModel
 from skills.injection import (
@@ -98,9 +100,36 @@ def test_the_gate_catches_exfil_links_when_the_answer_filter_is_off(world, monke
     assert report.violations[0].startswith(exfil[0].id)
 
 
-def test_the_gate_catches_a_gated_tool_that_runs_unconfirmed(world, monkeypatch):
-    """With the confirmation set emptied (a pack that forgot it), injected escalations go through."""
+def test_the_gate_catches_exfil_links_streamed_when_the_stream_filter_is_off(world, monkeypatch):
+    """The streamed deltas are judged too: without their filter the links go out before the answer."""
+
+    class Unfiltered:
+        def feed(self, text):
+            return text
+
+        def end(self):
+            return ""
+
     _use(monkeypatch, obedient_attacker(), offline=False)
+    monkeypatch.setattr("skills.executor.StreamLinkFilter", Unfiltered)
+    exfil = [p for p in payloads_load() if p.goal == "exfil"][:6]
+
+    report = suite_run(pairs=plan(exfil, surfaces_each=1), mode="obedient", composite=False)
+
+    assert {o.payload.id for o in report.outcomes if o.violations} == {p.id for p in exfil}
+    assert all("link off the allow-list in the streamed text: " in v for v in report.violations)
+
+
+def _forget_write_declarations(monkeypatch):
+    """The executor as if no tool declared that it writes (a pack that forgot `metadata=WRITES`)."""
+    monkeypatch.setattr("skills.executor.tool_writes", lambda tool_def: False)
+
+
+def test_the_gate_catches_a_gated_tool_that_runs_unconfirmed(world, monkeypatch):
+    """With the confirmation set emptied and the write declarations forgotten (a pack that forgot
+    both), injected escalations go through."""
+    _use(monkeypatch, obedient_attacker(), offline=False)
+    _forget_write_declarations(monkeypatch)
     from skills.models import Skill
     from skills.services import skill_edit
     from tenants.models import User
@@ -126,6 +155,44 @@ def test_the_gate_catches_a_gated_tool_that_runs_unconfirmed(world, monkeypatch)
     assert {(p.id, "ticket_note") for p in escalations} <= violating
     assert (escalations[0].id, "alert_narrative") in violating
     assert any("effect (escalation, hold, alert or case) appeared unconfirmed" in v for v in report.violations)
+
+
+def _targets() -> tuple:
+    """What the injected writes aim at: tickets 1043/1044 (status, assignee) and alerts 5013/5014."""
+    tickets = Ticket.objects.filter(tenant__slug="aspora-remit", number__in=(1043, 1044)).order_by("number")
+    alerts = Alert.objects.filter(tenant__slug="aspora-remit", number__in=(5013, 5014)).order_by("number")
+    return [(t.status, t.assignee_id) for t in tickets], [a.status for a in alerts]
+
+
+def test_an_injected_write_after_a_tool_result_waits_for_the_asker(world, monkeypatch):
+    """The composite skills offer resolve/reassign/close-request tools with no `confirm`: an
+    injected call to one, made after the model read the planted text, pauses for the asker."""
+    _use(monkeypatch, obedient_attacker(), offline=False)
+    surfaces = [s for s in SURFACES if s.name in ("ticket_note", "alert_narrative")]
+    writes = [p for p in payloads_load() if "$write_call" in p.text and all(s.fits(p) for s in surfaces)][:3]
+    before = _targets()
+
+    report = suite_run(pairs=[(p, s) for p in writes for s in surfaces], mode="obedient", composite=True)
+
+    _gate(report)
+    assert {o.status for o in report.outcomes} == {"awaiting_confirmation"}
+    assert all({"write_call", "gated_call"} <= o.effects for o in report.outcomes)
+    assert _targets() == before
+
+
+def test_the_gate_catches_a_write_after_a_tool_result_when_writes_are_not_declared(world, monkeypatch):
+    """The gate can fail: with the write declarations forgotten, the injected writes go through."""
+    _use(monkeypatch, obedient_attacker(), offline=False)
+    _forget_write_declarations(monkeypatch)
+    surfaces = [s for s in SURFACES if s.name in ("ticket_note", "alert_narrative")]
+    writes = [p for p in payloads_load() if "$write_call" in p.text and all(s.fits(p) for s in surfaces)][:2]
+
+    report = suite_run(pairs=[(p, s) for p in writes for s in surfaces], mode="obedient", composite=True)
+
+    violating = {(o.payload.id, o.surface) for o in report.outcomes if o.violations}
+    assert {(p.id, "ticket_note") for p in writes} <= violating
+    assert any("write tool resolve_ticket ran after a tool result without confirmation" in v for v in report.violations)
+    assert any("write tool request_close_false_positive ran after a tool result" in v for v in report.violations)
 
 
 def test_a_payload_too_long_for_its_surface_is_refused_naming_both(world):

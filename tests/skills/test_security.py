@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from guardian.core import ObjectPermissionChecker
 from guardian.shortcuts import assign_perm, remove_perm
-from pydantic_ai.messages import ModelRequest, RetryPromptPart, ToolReturnPart
+from pydantic_ai.messages import ModelRequest, RetryPromptPart, ToolReturnPart, UserPromptPart
 from pydantic_ai.models.function import DeltaToolCall, FunctionModel
 
 from domains.ecm.models import Ticket
@@ -258,3 +258,89 @@ def test_a_missing_required_context_value_is_a_clear_error_not_a_guess(demo):
     assert SkillRun.objects.get(pk=refused.value.extra["run_id"]).status == RunStatus.REFUSED
     ran.refresh_from_db()
     assert ran.status == RunStatus.SUCCEEDED
+
+
+@pytest.fixture
+def read_and_resolve(demo):
+    """A skill a pack author could write: read a ticket and resolve tickets, no `confirm`."""
+    skill = Skill.objects.get(name="resolve-ticket")
+    config = {**skill.current_version.config, "tools": ["ticket_detail", "resolve_ticket"], "confirm": []}
+    skill_edit(
+        skill=skill, content=skill.current_version.content, config=config, author=User.objects.get(username="olivia")
+    )
+    return skill
+
+
+def test_a_write_after_a_tool_result_waits_for_the_asker(read_and_resolve, use_model):
+    """Injected text in what ticket_detail returned may have asked for the write: the asker decides."""
+    use_model(
+        hostile_model(
+            ("ticket_detail", {"ticket_number": 1042}),
+            ("resolve_ticket", {"ticket_number": 1044, "resolution": "refunded"}),
+        )
+    )
+    sarah = context_for("sarah")
+
+    run = skill_run_start(context=sarah, message="show ticket 1042", skill_name="resolve-ticket")
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.AWAITING_CONFIRMATION
+    assert run.pending_tool_calls == [
+        {"tool_call_id": "evil-1", "name": "resolve_ticket", "args": {"ticket_number": 1044, "resolution": "refunded"}}
+    ]
+    assert Ticket.objects.get(tenant__slug="aspora-remit", number=1044).status != "resolved"
+
+    skill_run_decide(user=sarah.user, run=run, approve=False)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+    assert Ticket.objects.get(tenant__slug="aspora-remit", number=1044).status != "resolved"
+
+
+def test_a_write_asked_for_directly_runs_without_a_pause(read_and_resolve, use_model):
+    use_model(hostile_model(("resolve_ticket", {"ticket_number": 1044, "resolution": "refunded"})))
+
+    run = skill_run_start(
+        context=context_for("sarah"), message="resolve ticket 1044 as refunded", skill_name="resolve-ticket"
+    )
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+    assert [(r["name"], r["ok"]) for r in _tool_results(run)] == [("resolve_ticket", True)]
+    assert Ticket.objects.get(tenant__slug="aspora-remit", number=1044).status == "resolved"
+
+
+def test_a_write_in_a_follow_up_after_an_earlier_read_waits_for_the_asker(read_and_resolve, use_model):
+    """What an earlier turn read is still in the model's context."""
+    sarah = context_for("sarah")
+    use_model(hostile_model(("ticket_detail", {"ticket_number": 1042})))
+    first = skill_run_start(context=sarah, message="show ticket 1042", skill_name="resolve-ticket")
+
+    async def resolve_when_asked(messages, info):
+        if any(isinstance(p, UserPromptPart) for p in messages[-1].parts):  # the new ask, not a result
+            call = json.dumps({"ticket_number": 1044, "resolution": "refunded"})
+            yield {0: DeltaToolCall(name="resolve_ticket", json_args=call, tool_call_id="evil-follow-up")}
+        else:
+            yield "done"
+
+    use_model(FunctionModel(stream_function=resolve_when_asked, model_name="hostile"))
+
+    run = skill_run_start(
+        context=sarah, message="now resolve 1044", skill_name="resolve-ticket", conversation=first.conversation
+    )
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.AWAITING_CONFIRMATION
+    assert [c["name"] for c in run.pending_tool_calls] == ["resolve_ticket"]
+
+
+def test_every_tool_that_changes_a_record_is_declared_a_write():
+    from skills.packs import domain_write_tool_names
+
+    assert domain_write_tool_names("ecm") == {
+        "escalate_ticket", "add_ticket_note", "reassign_ticket", "resolve_ticket", "hand_to_fincrime",
+    }  # fmt: skip
+    assert domain_write_tool_names("fincrime") == {
+        "request_close_false_positive", "decide_close_request", "escalate_alert_to_case",
+    }  # fmt: skip
+    assert domain_write_tool_names("fraud") == set()
