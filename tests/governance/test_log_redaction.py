@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from aspora.redaction import RedactingFilter
@@ -31,6 +32,21 @@ def log_pii():
         log.exception(f"refund to {IBAN} failed")
 
 
+@contextmanager
+def console_output():
+    """What the configured console handler writes meanwhile. Its stream is swapped without
+    `setStream`, which flushes the old one: under pytest that may be a capture already closed."""
+    console = next(h for h in logging.root.handlers if h.name == "console")
+    stream = io.StringIO()
+    with console.lock:
+        previous, console.stream = console.stream, stream
+    try:
+        yield stream
+    finally:
+        with console.lock:
+            console.stream = previous
+
+
 def test_every_configured_handler_redacts():
     # Named handlers are the ones logging configuration made (settings.LOGGING, Django's defaults);
     # pytest's capture handlers are unnamed.
@@ -42,13 +58,8 @@ def test_every_configured_handler_redacts():
 
 
 def test_the_console_handler_writes_no_pii():
-    console = next(h for h in logging.root.handlers if h.name == "console")
-    stream = io.StringIO()
-    previous = console.setStream(stream)
-    try:
+    with console_output() as stream:
         log_pii()
-    finally:
-        console.setStream(previous)
 
     output = stream.getvalue()
     assert "INFO aspora.refunds refund to [IBAN GB •••• 5432] for [EMAIL r•••@gmail.com]\n" in output
@@ -87,12 +98,7 @@ def test_a_clean_record_is_left_as_it_was():
 
 
 def test_a_malformed_call_is_logged_redacted_instead_of_raising():
-    console = next(h for h in logging.root.handlers if h.name == "console")
-    stream = io.StringIO()
-    previous = console.setStream(stream)
-    try:
+    with console_output() as stream:
         logging.getLogger("aspora.refunds").warning("refund to %s for %s", IBAN)  # one argument short
-    finally:
-        console.setStream(previous)
 
     assert "WARNING aspora.refunds refund to %s for %s ('[IBAN GB •••• 5432]',)" in stream.getvalue()
