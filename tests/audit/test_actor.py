@@ -132,7 +132,7 @@ def test_requests_on_one_pooled_connection_never_carry_the_last_persons_name(dem
     nina, raj, anonymous = Client(), Client(), Client()
     nina.force_login(User.objects.get(username="nina"))
     old_alert = Alert.objects.filter(status=AlertStatus.CLOSED, case__isnull=True).first()
-    Alert.objects.filter(pk=old_alert.pk).update(updated_at=timezone.now() - timedelta(days=6 * 366))
+    Alert.objects.filter(pk=old_alert.pk).update(closed_at=timezone.now() - timedelta(days=6 * 366))
     connection.close()
 
     pids = [
