@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 FLOORS = {"case_years": 5, "audit_months": 12, "audit_online_months": 3}
@@ -71,9 +72,14 @@ def retention_periods_longest() -> Periods:
 def retention_purge(*, now: datetime | None = None) -> dict[str, int]:
     """Delete what is past its period, nothing else; returns how many rows of each kind went.
 
-    - FinCrime alerts closed as false positives, with their notes, matches and disposition requests
-      (the investigation record), once their tenant's case period has passed since closure (the
-      alert's last change). Escalated alerts have a case, and cases have no closure yet: kept.
+    Per tenant, with its jurisdiction's case period (FATF R.11: at least 5 years after closure):
+    - FinCrime alerts closed as false positives, with their investigation record (notes, sanctions
+      matches, disposition requests), once the period has passed since `Alert.closed_at` (or, for
+      an alert closed without it, e.g. in the admin, its last change, which only keeps it longer).
+    - Cases closed (`Case.closed_at`, set by `case_close`, cleared by `case_reopen`) longer ago than
+      the period, with the alert they investigate and that alert's whole record. An open case, and
+      an alert escalated into one, are never purged however old.
+    Then, for records kept for every tenant at once:
     - Audit rows older than the longest audit period, as a prefix of the chain (archived segments
       first, file and row), followed by an `audit.purged` row that anchors the chain's new start for
       `verify_audit`.
@@ -82,18 +88,22 @@ def retention_purge(*, now: datetime | None = None) -> dict[str, int]:
     from audit.archive import audit_segments_expire
     from audit.models import AuditEvent, RowChange
     from audit.services import audit_event_append
-    from domains.fincrime.models import Alert, AlertStatus
+    from domains.fincrime.models import Alert, AlertStatus, Case
     from tenants.models import Tenant
 
     now = now or timezone.now()
-    counts = {"alerts": 0, "audit_events": 0, "row_changes": 0}
+    counts = {"alerts": 0, "cases": 0, "audit_events": 0, "row_changes": 0}
     for tenant in Tenant.objects.all():
         cutoff = now - retention_periods(tenant_slug=tenant.slug).days("case_years")
         with transaction.atomic():
-            alerts = Alert.objects.filter(
-                tenant=tenant, status=AlertStatus.CLOSED, updated_at__lt=cutoff, case__isnull=True
-            )
+            closed_before = Q(closed_at__lt=cutoff) | Q(closed_at__isnull=True, updated_at__lt=cutoff)
+            alerts = Alert.objects.filter(closed_before, tenant=tenant, status=AlertStatus.CLOSED, case__isnull=True)
             counts["alerts"] += alerts.delete()[1].get("fincrime.Alert", 0)
+            cases = Case.objects.filter(alert__tenant=tenant, closed_at__lt=cutoff)
+            investigated = list(cases.values_list("alert_id", flat=True))
+            # A case protects its alert: the case goes first, then the alert with its record.
+            counts["cases"] += cases.delete()[1].get("fincrime.Case", 0)
+            counts["alerts"] += Alert.objects.filter(pk__in=investigated).delete()[1].get("fincrime.Alert", 0)
 
     longest = retention_periods_longest()
     audit_cutoff = now - longest.days("audit_months")

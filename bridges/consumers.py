@@ -27,6 +27,7 @@ from aspora.observability.metrics import WebsocketGaugeMixin
 from aspora.observability.tracing import traced
 from aspora.realtime import group_name, user_group
 from aspora.text import markdown_to_safe_html
+from audit.actor import audit_actor
 from identity.sockets import SessionWatchMixin
 from skills.selectors import conversation_get_for_user, skill_run_events_after, skill_run_ref_for_user
 from skills.services import skill_run_decide, skill_run_start
@@ -211,7 +212,10 @@ class ConsoleConsumer(
         if handler is None:
             await self.send_json({"event": "error", "message": f"Unknown event {content.get('event')!r}."})
             return
-        await handler(content)
+        # What the person's ask or decision writes is theirs (audit/actor.py); tasks started here
+        # and `database_sync_to_async` threads inherit it.
+        with audit_actor(user=self.scope["user"]):
+            await handler(content)
 
     async def _ask(self, content):
         message = str(content.get("message", "")).strip()

@@ -60,6 +60,7 @@ from pydantic_ai.tools import ToolDefinition
 from aspora import eventloop
 from aspora.observability import metrics, tracing
 from aspora.text import markdown_to_safe_html
+from audit.actor import audit_actor
 from skills.deps import SkillDeps, tool_writes
 from skills.governance import StreamLinkFilter, answer_links_neutralise, domain_redaction_kinds, model_redactor
 from skills.models import EventType, RunStatus, SkillRun, SkillRunEvent, SkillVersion
@@ -236,11 +237,12 @@ class _ClosingExecutor(ThreadPoolExecutor):
 _tool_executor = _ClosingExecutor(max_workers=8, thread_name_prefix="aspora-tool")
 
 
-def _events_on_loop(start: Callable[[], Any]) -> Iterator[Any]:
+def _events_on_loop(start: Callable[[], Any], *, asker) -> Iterator[Any]:
     """Iterate an async event stream that runs on the process's event loop, from this sync thread.
 
     One loop per process instead of a new thread and loop per run; the agent stops when this
-    iterator is closed early (an error while recording an event)."""
+    iterator is closed early (an error while recording an event). The loop's task does not inherit
+    this thread's context: the trace and the asker (for tools' writes, audit/actor.py) are passed on."""
     items: queue.Queue = queue.Queue()
     done = object()
     trace_context = tracing.current_context()  # the loop's task continues this thread's trace
@@ -248,7 +250,8 @@ def _events_on_loop(start: Callable[[], Any]) -> Iterator[Any]:
     async def pump():
         tracing.attach(trace_context)
         try:
-            with Agent.using_thread_executor(_tool_executor):
+            # Sync tools run in `_tool_executor` threads with a copy of this task's context.
+            with audit_actor(user=asker), Agent.using_thread_executor(_tool_executor):
                 async with start() as events:
                     async for event in events:
                         items.put(event)
@@ -459,6 +462,12 @@ def skill_run_execute(
         raise SkillRun.DoesNotExist(f"run {run_id} does not exist")
     if run.is_finished or (run.status == RunStatus.AWAITING_CONFIRMATION and decisions is None):
         return run
+    # Whatever the run and its tools write is the asker's doing, whichever worker or thread writes it.
+    with audit_actor(user=run.user):
+        return _execute(run, decisions=decisions, note=note)
+
+
+def _execute(run: SkillRun, *, decisions: dict[str, bool] | None, note: str) -> SkillRun:
     version = run.skill_version
     resolved = model_resolve(version)
     recorder = _Recorder(run, last_seq=run.last_seq)
@@ -519,7 +528,7 @@ def skill_run_execute(
     while True:
         try:
             result = None
-            for event in _events_on_loop(start):
+            for event in _events_on_loop(start, asker=run.user):
                 result = recorder.handle(event) or result
             break
         except UsageLimitExceeded as exc:

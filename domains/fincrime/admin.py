@@ -26,7 +26,8 @@ class SanctionsMatchInline(admin.TabularInline):
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
-    list_display = ["number", "type", "score", "customer", "status", "assignee", "created_at"]
+    list_display = ["number", "type", "score", "customer", "status", "assignee", "created_at", "closed_at"]
+    readonly_fields = ["closed_at"]  # set by the disposition service: retention counts from it
     list_filter = ["tenant", "team", "type", "status"]
     search_fields = ["number", "summary", "customer__name", "customer__reference"]
     list_select_related = ["customer", "assignee"]
@@ -66,6 +67,7 @@ class DispositionRequestAdmin(admin.ModelAdmin):
 
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
-    list_display = ["alert", "opened_by", "opened_at"]
+    list_display = ["alert", "opened_by", "opened_at", "closed_at"]
+    readonly_fields = ["closed_at"]  # set by case_close / case_reopen: retention counts from it
     search_fields = ["alert__number", "reason"]
     raw_id_fields = ["alert"]

@@ -133,12 +133,14 @@ def _generated(rng: random.Random, count: int, tenant, team, now) -> int:
     for i in range(count):
         kind = rng.choice(list(AlertType))
         status = rng.choices(list(AlertStatus), weights=[20, 10, 3, 12, 55])[0]
+        created = now - timedelta(days=rng.randint(0, 60), hours=rng.randint(0, 23))
+        closed = min(created + timedelta(days=2), now) if status == AlertStatus.CLOSED else None
         alerts.append(
             Alert(
                 tenant=tenant, team=team, number=GENERATED_FROM + i, type=kind, status=status,
                 customer=rng.choice(customers), score=rng.randint(15, 85), summary=rng.choice(SUMMARIES[kind]),
                 assignee=None if status == AlertStatus.NEW else rng.choice(analysts),
-                created_at=now - timedelta(days=rng.randint(0, 60), hours=rng.randint(0, 23)),
+                created_at=created, closed_at=closed,
             )
         )  # fmt: skip
     Alert.objects.bulk_create(alerts, batch_size=500)

@@ -100,6 +100,8 @@ class Alert(models.Model):
     )  # fmt: skip
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
+    # Retention counts from here (FATF R.11, audit/retention.py), not from the last edit.
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="When it was closed as a false positive.")
 
     class Meta:
         ordering = ["-score", "created_at"]
@@ -180,6 +182,10 @@ class Case(models.Model):
     reason = models.TextField()
     opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     opened_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(
+        null=True, blank=True, db_index=True,
+        help_text="When the investigation was closed; empty while open. Retention counts from here (FATF R.11).",
+    )  # fmt: skip
 
     def __str__(self) -> str:
         return f"Case for {self.alert}"

@@ -1,7 +1,10 @@
-"""FinCrime writes: investigations, dispositions with four eyes, escalation to a case, ECM hand-offs.
+"""FinCrime writes: investigations, dispositions with four eyes, escalation to a case, closing and
+reopening a case, ECM hand-offs.
 
 Four eyes: closing an alert as a false positive is a request; a second analyst of the team, never
 the requester, approves it. Every step leaves a case note; notifications go out after commit.
+Closure times (`Alert.closed_at`, `Case.closed_at`) are set only here: the retention purge counts
+FATF R.11's five years from them (audit/retention.py).
 """
 
 from django.db import transaction
@@ -34,6 +37,10 @@ class AlertStateError(ApplicationError):
 
 class FourEyesError(ApplicationError):
     status_code = 403
+
+
+class CaseStateError(ApplicationError):
+    status_code = 409
 
 
 def alert_link(alert: Alert) -> str:
@@ -128,8 +135,9 @@ def disposition_decide(*, context: AskerContext, alert: Alert, approve: bool, co
     request.decided_by, request.decided_at = context.user, timezone.now()
     request.save(update_fields=["decision", "decided_by", "decided_at"])
     status = AlertStatus.CLOSED if approve else AlertStatus.IN_REVIEW
-    Alert.objects.filter(pk=alert.pk).update(status=status, updated_at=timezone.now())
-    alert.status = status
+    closed_at = request.decided_at if approve else None
+    Alert.objects.filter(pk=alert.pk).update(status=status, closed_at=closed_at, updated_at=timezone.now())
+    alert.status, alert.closed_at = status, closed_at
     verdict = "approved: closed as false positive" if approve else "rejected: back in review"
     _note(alert, context, f"Close request {verdict}. {comment}".strip())
     person_notify(
@@ -154,4 +162,30 @@ def alert_escalate_to_case(*, context: AskerContext, alert: Alert, reason: str) 
             ticket_id=alert.source_ticket_id, actor=context.user, action="FinCrime case opened",
             detail=f"Alert {alert.number} escalated to a case by {context.user}: {reason}",
         )  # fmt: skip
+    return case
+
+
+@transaction.atomic
+def case_close(*, context: AskerContext, case: Case, outcome: str) -> Case:
+    """Close an investigation with its outcome (e.g. SAR filed, no suspicion confirmed); its
+    retention period starts now."""
+    case = Case.objects.select_for_update().select_related("alert").get(pk=case.pk)
+    if case.closed_at is not None:
+        raise CaseStateError(f"The case for alert {case.alert.number} is already closed.")
+    case.closed_at = timezone.now()
+    case.save(update_fields=["closed_at"])
+    _note(case.alert, context, f"Case closed: {outcome}")
+    return case
+
+
+@transaction.atomic
+def case_reopen(*, context: AskerContext, case: Case, reason: str) -> Case:
+    """Reopen a closed investigation: it is open again, so nothing of it can be purged until it is
+    closed again, and its retention period then starts over."""
+    case = Case.objects.select_for_update().select_related("alert").get(pk=case.pk)
+    if case.closed_at is None:
+        raise CaseStateError(f"The case for alert {case.alert.number} is open.")
+    case.closed_at = None
+    case.save(update_fields=["closed_at"])
+    _note(case.alert, context, f"Case reopened: {reason}")
     return case

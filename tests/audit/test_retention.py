@@ -3,6 +3,7 @@ inside its period (rows a minute either side of each boundary)."""
 
 import re
 from datetime import timedelta
+from importlib import import_module
 
 import pytest
 from django.conf import settings as django_settings
@@ -17,9 +18,19 @@ from audit.retention import retention_periods, retention_purge
 from audit.services import audit_chain_verify, audit_event_append
 from audit.tasks import retention_purge_task
 from domains.fincrime.demo import fincrime_demo_seed
-from domains.fincrime.models import Alert, AlertStatus, Case
+from domains.fincrime.models import OPEN_ALERT_STATUSES, Alert, AlertStatus, Case, CaseNote, DispositionRequest
+from domains.fincrime.services import (
+    CaseStateError,
+    alert_escalate_to_case,
+    case_close,
+    case_reopen,
+    disposition_decide,
+    disposition_request_close,
+)
+from tenants.context import Channel
 from tenants.demo import demo_seed
 from tenants.models import User
+from tenants.services import asker_context_build
 from tests.skills.conftest import eager_tasks  # noqa: F401 - shared fixture
 
 MINUTE = timedelta(minutes=1)
@@ -101,6 +112,125 @@ def test_a_longer_jurisdiction_keeps_its_tenants_alerts(alerts, settings):
     assert Alert.objects.filter(pk=six_years.pk).exists()
 
 
+def test_a_closed_alert_edited_later_still_goes_by_its_closure(alerts, settings):
+    settings.ASPORA_RETENTION = {}
+    edited = alerts[0]
+    Alert.objects.filter(pk=edited.pk).update(status=AlertStatus.CLOSED, closed_at=timezone.now() - FIVE_YEARS - MINUTE)
+    Alert.objects.filter(pk=edited.pk).update(summary="relabelled last week")  # updated_at: now
+
+    assert retention_purge()["alerts"] == 1
+    assert not Alert.objects.filter(pk=edited.pk).exists()
+
+
+DAY = timedelta(days=1)
+
+
+def _case(alert: Alert, *, closed_ago: timedelta | None, opened_ago: timedelta) -> Case:
+    """A case investigated through the services, closed (or not) the given time ago."""
+    context = asker_context_build(user=User.objects.get(username="nina"), channel=Channel.WEB)
+    case = alert_escalate_to_case(context=context, alert=alert, reason="structuring")
+    if closed_ago is not None:
+        case = case_close(context=context, case=case, outcome="SAR filed")
+        Case.objects.filter(pk=case.pk).update(closed_at=timezone.now() - closed_ago)
+    Case.objects.filter(pk=case.pk).update(opened_at=timezone.now() - opened_ago)
+    Alert.objects.filter(pk=alert.pk).update(updated_at=timezone.now() - opened_ago)
+    return case
+
+
+@pytest.fixture
+def open_alerts(db):
+    demo_seed(password=None)
+    fincrime_demo_seed(count=40)
+    alerts = list(Alert.objects.filter(status__in=OPEN_ALERT_STATUSES, case__isnull=True).order_by("pk")[:4])
+    assert len(alerts) == 4
+    return alerts
+
+
+def test_a_case_closed_five_years_and_a_day_ago_goes_with_its_alert_and_their_record(open_alerts, settings):
+    settings.ASPORA_RETENTION = {}
+    outside, inside, still_open, _ = open_alerts
+    gone = _case(outside, closed_ago=FIVE_YEARS + DAY, opened_ago=FIVE_YEARS * 2)
+    kept = _case(inside, closed_ago=FIVE_YEARS - DAY, opened_ago=FIVE_YEARS * 2)
+    never_closed = _case(still_open, closed_ago=None, opened_ago=timedelta(days=10 * 366))
+    DispositionRequest.objects.create(alert=outside, reason="looked fine at first", requested_by=gone.opened_by)
+    record = {
+        "notes": CaseNote.objects.filter(alert=outside).count(),
+        "requests": DispositionRequest.objects.filter(alert=outside).count(),
+    }
+    assert record == {"notes": 2, "requests": 1}  # escalated, then closed; one earlier close request
+
+    counts = retention_purge()
+
+    assert (counts["cases"], counts["alerts"]) == (1, 1)
+    assert not Case.objects.filter(pk=gone.pk).exists()
+    assert not Alert.objects.filter(pk=outside.pk).exists()
+    assert not CaseNote.objects.filter(alert_id=outside.pk).exists()
+    assert not DispositionRequest.objects.filter(alert_id=outside.pk).exists()
+    assert set(Case.objects.values_list("pk", flat=True)) >= {kept.pk, never_closed.pk}
+    assert Alert.objects.filter(pk__in=[inside.pk, still_open.pk]).count() == 2
+    assert CaseNote.objects.filter(alert=inside).count() == 2
+    assert retention_purge()["cases"] == 0  # nothing more the second time
+
+
+def test_a_seven_year_jurisdiction_keeps_a_case_closed_six_years_ago(open_alerts, settings):
+    settings.ASPORA_RETENTION = {"jurisdictions": {"AE": {"case_years": 7}}, "tenants": {"aspora-remit": "AE"}}
+    assert open_alerts[0].tenant.slug == "aspora-remit"
+    six_years = _case(open_alerts[0], closed_ago=timedelta(days=6 * 366), opened_ago=timedelta(days=8 * 366))
+    eight_years = _case(open_alerts[1], closed_ago=timedelta(days=7 * 366) + DAY, opened_ago=timedelta(days=9 * 366))
+
+    counts = retention_purge()
+
+    assert counts["cases"] == 1
+    assert Case.objects.filter(pk=six_years.pk).exists()
+    assert not Case.objects.filter(pk=eight_years.pk).exists()
+
+
+def test_closing_a_case_starts_its_period_and_reopening_stops_it(open_alerts):
+    context = asker_context_build(user=User.objects.get(username="nina"), channel=Channel.WEB)
+    case = alert_escalate_to_case(context=context, alert=open_alerts[0], reason="structuring")
+    assert case.closed_at is None
+
+    closed = case_close(context=context, case=case, outcome="no suspicion confirmed")
+    assert abs(closed.closed_at - timezone.now()) < MINUTE
+    with pytest.raises(CaseStateError, match="already closed"):
+        case_close(context=context, case=case, outcome="again")
+    reopened = case_reopen(context=context, case=case, reason="new transactions")
+
+    assert Case.objects.get(pk=case.pk).closed_at is None and reopened.closed_at is None
+    assert list(CaseNote.objects.filter(alert=open_alerts[0]).values_list("text", flat=True))[-2:] == [
+        "Case closed: no suspicion confirmed",
+        "Case reopened: new transactions",
+    ]
+
+
+def test_approving_a_close_records_when_the_alert_was_closed(open_alerts):
+    alert = open_alerts[0]
+    raj, nina = (asker_context_build(user=User.objects.get(username=u), channel=Channel.WEB) for u in ("raj", "nina"))
+    disposition_request_close(context=raj, alert=alert, reason="namesake")
+    request = disposition_decide(context=nina, alert=alert, approve=True)
+
+    alert.refresh_from_db()
+    assert (alert.status, alert.closed_at) == (AlertStatus.CLOSED, request.decided_at)
+
+
+def test_alerts_closed_before_closure_times_existed_get_the_best_time_there_is(open_alerts):
+    from django.apps import apps
+
+    backfill = import_module("domains.fincrime.migrations.0002_closure_times").alert_closure_backfill
+    approved, unexplained, still_open = open_alerts[:3]
+    raj, nina = (asker_context_build(user=User.objects.get(username=u), channel=Channel.WEB) for u in ("raj", "nina"))
+    disposition_request_close(context=raj, alert=approved, reason="namesake")
+    decided_at = disposition_decide(context=nina, alert=approved, approve=True).decided_at
+    last_change = timezone.now() - timedelta(days=400)
+    Alert.objects.filter(pk=unexplained.pk).update(status=AlertStatus.CLOSED)
+    Alert.objects.filter(pk__in=[approved.pk, unexplained.pk]).update(closed_at=None, updated_at=last_change)
+
+    backfill(apps, None)
+
+    closed = dict(Alert.objects.filter(pk__in=[a.pk for a in open_alerts[:3]]).values_list("pk", "closed_at"))
+    assert closed == {approved.pk: decided_at, unexplained.pk: last_change, still_open.pk: None}
+
+
 def _append_at(monkeypatch, when, **fields) -> AuditEvent:
     monkeypatch.setattr(audit_services.timezone, "now", lambda: when)
     try:
@@ -163,4 +293,4 @@ def test_the_purge_is_a_nightly_celery_beat_task(db, eager_tasks):  # noqa: F811
 
     assert entry["task"] in celery_app.tasks
     assert entry["schedule"] == 24 * 60 * 60
-    assert retention_purge_task.delay().get() == {"alerts": 0, "audit_events": 0, "row_changes": 0}
+    assert retention_purge_task.delay().get() == {"alerts": 0, "cases": 0, "audit_events": 0, "row_changes": 0}
