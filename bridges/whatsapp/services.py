@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from aspora.errors import ApplicationError
+from aspora.observability.tracing import continued
 from bridges.services import channel_link_token_create, channel_link_url
 from bridges.whatsapp.client import WhatsAppSendError, whatsapp_message_send
 from bridges.whatsapp.config import WhatsAppConfig
@@ -183,14 +184,16 @@ def whatsapp_inbound_handle(*, config: WhatsAppConfig, inbound_id: int, text: st
     _answer(config=config, inbound=inbound, run=run)
 
 
-def whatsapp_inbound_handle_safely(**kwargs) -> None:
-    """For background execution: a failed send is logged, never raised into a worker loop."""
+def whatsapp_inbound_handle_safely(*, trace: dict[str, str] | None = None, **kwargs) -> None:
+    """For background execution, in the webhook request's `trace` (W3C headers): a failed send is
+    logged, never raised into a worker loop."""
     import logging
 
     from django.db import close_old_connections
 
     try:
-        whatsapp_inbound_handle(**kwargs)
+        with continued("whatsapp inbound", carrier=trace):
+            whatsapp_inbound_handle(**kwargs)
     except WhatsAppSendError:
         logging.getLogger(__name__).exception("WhatsApp reply failed")
     finally:

@@ -11,8 +11,10 @@ from asgiref.sync import sync_to_async
 from channels.testing import HttpCommunicator
 
 from aspora.asgi import application
+from bridges.whatsapp.views import whatsapp_dispatch
 from skills.models import RunStatus, SkillRun
 from tests.bridges.conftest import drain, linked, mention, post_event, signature, slack_api, slack_env  # noqa: F401
+from tests.whatsapp.conftest import graph, post_webhook, text_message, webhook_payload  # noqa: F401
 
 SLACK_CHAIN = (
     "POST /slack/events",
@@ -92,3 +94,36 @@ def test_a_slack_mention_through_the_django_view_is_one_trace_from_the_request(
         otlp_collector, SkillRun.objects.get(channel="slack"), "POST /slack/events"
     )
     _assert_chain(spans, SLACK_CHAIN)
+
+
+def test_a_whatsapp_message_handled_in_a_thread_is_one_trace_from_the_webhook(
+    client,
+    graph,  # noqa: F811
+    otlp_collector,
+    monkeypatch,
+):
+    # The real dispatch (the fixture handles in the test's thread): a background thread, as embedded.
+    monkeypatch.setattr("bridges.whatsapp.views.whatsapp_dispatch", whatsapp_dispatch)
+
+    response = post_webhook(client, webhook_payload(text_message("show my tickets")))
+
+    assert response.status_code == 200
+    deadline = time.monotonic() + 30
+    while not (run := SkillRun.objects.filter(channel="whatsapp").first()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # The thread's own span ends last, after the reply went out.
+    otlp_collector.wait_for(run.trace_id, {"whatsapp inbound"})
+    assert len(graph.sent) == 1
+    run.refresh_from_db()
+    spans = _assert_one_trace_from_the_request(otlp_collector, run, "POST /whatsapp/webhook")
+    _assert_chain(
+        spans,
+        (
+            "POST /whatsapp/webhook",
+            "whatsapp inbound",
+            "run/skills.skill_run_execute",
+            "skill run",
+            "invoke_agent my-tickets",
+            "execute_tool list_my_tickets",
+        ),
+    )
