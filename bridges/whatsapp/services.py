@@ -19,6 +19,7 @@ from tenants.context import Channel
 from tenants.models import ChannelIdentity
 from tenants.selectors import channel_identity_resolve
 from tenants.services import asker_context_build
+from usage.services import budget_warnings_take
 
 SERVICE_WINDOW = timedelta(hours=24)
 FOLLOW_TIMEOUT_SECONDS = 600
@@ -114,10 +115,23 @@ def _follow(run: SkillRun, after: int) -> tuple[str, dict]:
     return "run.error", {"message": run.error or "The run ended without an answer."}
 
 
+def _with_warnings(text: str, warnings: list[str]) -> str:
+    """The answer with a line per warning under it, clipping the answer rather than the warning."""
+    if not warnings:
+        return text
+    tail = "\n\n" + "\n".join(f"⚠️ {warning}" for warning in warnings)
+    room = WHATSAPP_TEXT_LIMIT - len(tail)
+    return (text if len(text) <= room else text[: room - 1] + "…") + tail
+
+
 def _answer(*, config: WhatsAppConfig, inbound: WhatsAppInbound, run: SkillRun, after: int = 0) -> None:
     kind, data = _follow(run, after)
     if kind == "run.final":
-        _reply(config=config, inbound=inbound, run=run, message=_text(whatsapp_text(data["answer"])))
+        # A budget warning once a day per conversation (the chat with this number), not under every answer.
+        place = f"whatsapp:{inbound.phone_number_id}:{inbound.sender}"
+        warnings = budget_warnings_take(run=run, place=place)
+        body = _with_warnings(whatsapp_text(data["answer"]), warnings)
+        _reply(config=config, inbound=inbound, run=run, message=_text(body))
     elif kind == "run.confirmation_needed":
         _reply(config=config, inbound=inbound, run=run, message=_buttons(run, data["calls"]))
     else:
