@@ -22,7 +22,10 @@ def whatsapp_dispatch(**kwargs) -> None:
     if celery_app.conf.task_always_eager:
         config = whatsapp_config()
         threading.Thread(
-            target=whatsapp_inbound_handle_safely, kwargs={"config": config, **kwargs}, daemon=True
+            target=whatsapp_inbound_handle_safely,
+            kwargs={"config": config, **kwargs},
+            name="whatsapp-inbound",
+            daemon=True,
         ).start()
     else:
         whatsapp_inbound_handle_task.delay(**kwargs)
