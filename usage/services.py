@@ -3,12 +3,15 @@
 `run_admit()` is called once, by `skills.services` while it decides what runs, for every front
 door (console, API, Slack, WhatsApp, `manage.py ask`). It raises an `ApplicationError` the front
 door already knows how to show (a refused run, a 429/402 problem, a chat reply), or returns the
-notices the run should carry (a budget past its warning line).
+notices the run should carry (a budget past its warning line). The console shows a run's notices
+as they come; chat bridges put them under the answer through `budget_warnings_take`, once a day
+per thread or conversation.
 
 Rate limits are fixed one-minute windows in the cache (Redis in production): `add` then `incr`,
 both atomic, so concurrent asks in many processes are counted once each.
 """
 
+import hashlib
 import logging
 import math
 import time
@@ -20,7 +23,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from aspora.errors import ApplicationError
-from skills.models import Skill
+from skills.models import Skill, SkillRun
 from tenants.context import AskerContext
 from tenants.models import User
 from usage.models import Budget
@@ -28,6 +31,7 @@ from usage.selectors import budget_list_for_run, budget_spend
 
 logger = logging.getLogger(__name__)
 WINDOW_SECONDS = 60
+SHOWN_SECONDS = 2 * 24 * 3600  # a day's "shown here" mark, kept past midnight in any time zone
 CENT = Decimal("0.01")
 
 
@@ -131,3 +135,19 @@ def run_admit(*, context: AskerContext, skill: Skill) -> list[dict]:
     for notice in notices:
         _budget_warning_notify(user=context.user, notice=notice)
     return notices
+
+
+def budget_warnings_take(*, run: SkillRun, place: str, now: datetime | None = None) -> list[str]:
+    """The budget warnings `run` carries (worded as the console shows them) that `place`, a Slack
+    thread or a WhatsApp conversation, has not shown today; taking them marks them shown there, so
+    one chat reads a warning once a day rather than under every answer."""
+    day = timezone.localdate(now or timezone.now())
+    where = hashlib.sha256(place.encode()).hexdigest()[:32]  # cache keys take no free text
+    warnings = []
+    for event in run.events.filter(type="run.notice").order_by("seq"):
+        notice = event.data
+        if notice.get("kind") != "budget":
+            continue
+        if cache.add(f"usage:shown:{notice['budget_id']}:{where}:{day:%Y-%m-%d}", 1, timeout=SHOWN_SECONDS):
+            warnings.append(notice["message"])
+    return warnings

@@ -4,10 +4,13 @@ tool call, one trace id, which the run keeps (`SkillRun.trace_id`).
 Spans are always made (so every run has a trace id to quote), but leave the process only when
 `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) names a collector; they
 go over OTLP/HTTP. The context crosses the broker in the Celery task's headers
-(opentelemetry-instrumentation-celery). Prompts, answers and tool arguments are put on spans
-only with `ASPORA_TRACE_CONTENT=true`.
+(opentelemetry-instrumentation-celery); work a bridge hands to a thread or a queue of its own
+carries it as W3C headers (`trace_carrier` → `continued`), so a Slack or WhatsApp message is one
+trace from its HTTP request on. Prompts, answers and tool arguments are put on spans only with
+`ASPORA_TRACE_CONTENT=true`.
 """
 
+import contextlib
 import functools
 import os
 import threading
@@ -97,6 +100,54 @@ def detach(token) -> None:
     otel_context.detach(token)
 
 
+def trace_carrier() -> dict[str, str]:
+    """The current trace as W3C headers (`traceparent`), for work handed to a thread or a queue;
+    empty outside any span."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+@contextlib.contextmanager
+def continued(name: str, *, carrier: dict[str, str] | None, attributes: dict | None = None):
+    """A span around work a request handed off, in the request's trace.
+
+    A span already current wins over `carrier`: in a Celery task it is the task's own, which the
+    instrumentation continued from the same trace across the broker. A thread has none, so the
+    carrier is what links it."""
+    parent = None if trace.get_current_span().get_span_context().is_valid else propagate.extract(carrier or {})
+    with tracer.start_as_current_span(name, context=parent, attributes=attributes) as span:
+        yield span
+
+
+def in_this_trace(function):
+    """`function`, to run in another thread, continuing the trace current here (threads start with none)."""
+    context = otel_context.get_current()
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        token = otel_context.attach(context)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            otel_context.detach(token)
+
+    return wrapper
+
+
+def server_span(*, method: str, path: str, headers: dict[str, str], route: str = ""):
+    """The span of one HTTP request, continuing a caller's `traceparent`; `headers` keyed lower-case."""
+    attributes = {"http.request.method": method, "url.path": path}
+    if route:
+        attributes["http.route"] = route
+    return tracer.start_as_current_span(
+        f"{method} {route or path}",
+        context=propagate.extract(headers),
+        kind=SpanKind.SERVER,
+        attributes=attributes,
+    )
+
+
 def traced(name: str):
     """A server span around a front door's own entry point that is not an HTTP request (a
     websocket message), so the run it starts joins that door's trace."""
@@ -165,12 +216,10 @@ class TracingMiddleware:
             return self._finish(span, request, await self.get_response(request))
 
     def _span(self, request):
-        parent = propagate.extract({key.lower(): value for key, value in request.headers.items()})
-        return tracer.start_as_current_span(
-            f"{request.method} {request.path}",
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes={"http.request.method": request.method, "url.path": request.path},
+        return server_span(
+            method=request.method,
+            path=request.path,
+            headers={key.lower(): value for key, value in request.headers.items()},
         )
 
     @staticmethod

@@ -5,12 +5,17 @@ WhiteNoise middleware each hop to a worker thread and back. Slack's requests nee
 (no session, no CSRF, no static files, no database), so this answers them on the event loop
 through the same `slack_request_accept` the Django view uses; every other request goes to Django.
 It serves the path as routed at the root (`/slack/events`); under a prefix the Django view answers.
+
+Like Django's `TracingMiddleware` it opens the request's server span, which the queued job
+continues (`dispatch.py`): a mention is one trace from this request to the tool call.
 """
 
 import json
 
 from django.conf import settings
+from opentelemetry.trace import Status, StatusCode
 
+from aspora.observability.tracing import server_span
 from bridges.slack.ack import slack_request_accept
 from bridges.slack.config import slack_config
 
@@ -61,7 +66,12 @@ def slack_events_shortcut(django_app):
         if body is None:
             return None
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
-        ack = await slack_request_accept(config=slack_config(), method=scope["method"], headers=headers, body=body)
+        method = scope["method"]
+        with server_span(method=method, path=PATH, headers=headers, route=PATH) as span:
+            ack = await slack_request_accept(config=slack_config(), method=method, headers=headers, body=body)
+            span.set_attribute("http.response.status_code", ack.status)
+            if ack.status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
         return await _respond(send, ack.status, ack.body)
 
     return app

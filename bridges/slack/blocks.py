@@ -21,6 +21,11 @@ def answer_blocks(*, text: str, footer: str = "") -> list[dict]:
     return blocks
 
 
+def with_warnings(text: str, warnings: list[str]) -> str:
+    """An answer with a line per warning under it (a budget past its warning line)."""
+    return "\n\n".join([text, *(f":warning: {warning}" for warning in warnings)])
+
+
 def fallback_text(text: str) -> str:
     return _clip(text or " ", TEXT_LIMIT)
 

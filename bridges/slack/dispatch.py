@@ -7,6 +7,9 @@ Deliveries are remembered where their jobs run (this process when jobs run here,
 run in Celery workers) for `DELIVERY_LEASE`, so a replayed or retried request whose job is queued,
 running or done is not queued again. A job that fails forgets its delivery, so Slack's retry of it
 is queued and handled; the job's own receipt (`slack_receipt_claim`) stays the final word.
+
+A job carries the trace it was queued in (`TRACE_KEY`, W3C headers), so the request's span, the
+job's and the run's share one trace id on both paths (docs/observability.md).
 """
 
 import logging
@@ -20,8 +23,10 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 
 from aspora.celery import app as celery_app
+from aspora.observability.tracing import trace_carrier
 
 logger = logging.getLogger(__name__)
+TRACE_KEY = "_trace"
 DELIVERY_LEASE_SECONDS = 60
 _REDIS_PREFIX = "aspora:slack:delivery:"
 
@@ -69,6 +74,9 @@ def _run(kind: str, body: dict) -> None:
 def slack_job_submit(*, kind: str, body: dict, countdown: float | None = None) -> None:
     """Queue a job; `countdown` (Celery only) holds it back that many seconds."""
     global _in_flight
+    carrier = trace_carrier()
+    if carrier:
+        body = {**body, TRACE_KEY: carrier}
     if not slack_jobs_in_process():
         from bridges.slack.tasks import slack_job_task
 

@@ -26,6 +26,7 @@ from bridges.slack.config import SlackConfig
 from bridges.slack.services import slack_message_post, slack_message_progress, slack_message_update
 from skills.models import RunStatus, SkillRun
 from skills.selectors import skill_run_follow
+from usage.services import budget_warnings_take
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.05
@@ -197,6 +198,13 @@ def _footer(run: SkillRun) -> str:
     return " · ".join(parts)
 
 
+def _place(*, team_id: str, message: SlackMessage) -> str:
+    """Where a warning counts as seen: a direct message's conversation, or a channel's thread."""
+    if message.channel.startswith("D"):
+        return f"slack:{team_id}:{message.channel}"
+    return f"slack:{team_id}:{message.channel}:{message.thread_ts or message.ts}"
+
+
 def slack_run_follow(
     *,
     client: WebClient,
@@ -275,6 +283,8 @@ def slack_run_follow(
                 run.refresh_from_db()
                 if event.type == "run.final":
                     text = event.data.get("answer") or run.answer or writer.text or "(no answer)"
+                    warnings = budget_warnings_take(run=run, place=_place(team_id=team_id, message=message))
+                    text = blocks.with_warnings(text, warnings)
                 else:
                     text = f":warning: {event.data.get('message') or run.error or 'The run failed.'}"
                 writer.finish(text=text, footer=_footer(run))

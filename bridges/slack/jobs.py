@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from aspora.errors import ApplicationError
+from aspora.observability.tracing import continued, in_this_trace
 from bridges.models import SlackEventReceipt, SlackMessage
 from bridges.services import channel_link_token_create, channel_link_url
 from bridges.slack import blocks
@@ -57,6 +58,8 @@ class SlackJobError(RuntimeError):
 
 
 def slack_job_run(*, kind: str, body: dict) -> None:
+    """Run one job in the trace of the request (or job) that queued it."""
+    from bridges.slack.dispatch import TRACE_KEY
     from bridges.slack.notify import slack_notification_send
 
     jobs = {
@@ -67,7 +70,10 @@ def slack_job_run(*, kind: str, body: dict) -> None:
         "follow": _follow_job,
         "notify": slack_notification_send,
     }
-    jobs[kind](body)
+    body = dict(body)
+    carrier = body.pop(TRACE_KEY, None)
+    with continued(f"slack {kind} job", carrier=carrier, attributes={"aspora.slack.job": kind}):
+        jobs[kind](body)
 
 
 def _request_job(job: dict) -> None:
@@ -127,7 +133,7 @@ def _in_background(start: Callable[[], SkillRun], record: Callable[[SkillRun], N
             ready.set()
             close_old_connections()
 
-    thread = threading.Thread(target=target, name="slack-run", daemon=True)
+    thread = threading.Thread(target=in_this_trace(target), name="slack-run", daemon=True)
     thread.start()
     ready.wait(START_WAIT_SECONDS)
     if "crash" in box:

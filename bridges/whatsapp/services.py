@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from aspora.errors import ApplicationError
+from aspora.observability.tracing import continued
 from bridges.services import channel_link_token_create, channel_link_url
 from bridges.whatsapp.client import WhatsAppSendError, whatsapp_message_send
 from bridges.whatsapp.config import WhatsAppConfig
@@ -18,6 +19,7 @@ from tenants.context import Channel
 from tenants.models import ChannelIdentity
 from tenants.selectors import channel_identity_resolve
 from tenants.services import asker_context_build
+from usage.services import budget_warnings_take
 
 SERVICE_WINDOW = timedelta(hours=24)
 FOLLOW_TIMEOUT_SECONDS = 600
@@ -113,10 +115,23 @@ def _follow(run: SkillRun, after: int) -> tuple[str, dict]:
     return "run.error", {"message": run.error or "The run ended without an answer."}
 
 
+def _with_warnings(text: str, warnings: list[str]) -> str:
+    """The answer with a line per warning under it, clipping the answer rather than the warning."""
+    if not warnings:
+        return text
+    tail = "\n\n" + "\n".join(f"⚠️ {warning}" for warning in warnings)
+    room = WHATSAPP_TEXT_LIMIT - len(tail)
+    return (text if len(text) <= room else text[: room - 1] + "…") + tail
+
+
 def _answer(*, config: WhatsAppConfig, inbound: WhatsAppInbound, run: SkillRun, after: int = 0) -> None:
     kind, data = _follow(run, after)
     if kind == "run.final":
-        _reply(config=config, inbound=inbound, run=run, message=_text(whatsapp_text(data["answer"])))
+        # A budget warning once a day per conversation (the chat with this number), not under every answer.
+        place = f"whatsapp:{inbound.phone_number_id}:{inbound.sender}"
+        warnings = budget_warnings_take(run=run, place=place)
+        body = _with_warnings(whatsapp_text(data["answer"]), warnings)
+        _reply(config=config, inbound=inbound, run=run, message=_text(body))
     elif kind == "run.confirmation_needed":
         _reply(config=config, inbound=inbound, run=run, message=_buttons(run, data["calls"]))
     else:
@@ -183,14 +198,16 @@ def whatsapp_inbound_handle(*, config: WhatsAppConfig, inbound_id: int, text: st
     _answer(config=config, inbound=inbound, run=run)
 
 
-def whatsapp_inbound_handle_safely(**kwargs) -> None:
-    """For background execution: a failed send is logged, never raised into a worker loop."""
+def whatsapp_inbound_handle_safely(*, trace: dict[str, str] | None = None, **kwargs) -> None:
+    """For background execution, in the webhook request's `trace` (W3C headers): a failed send is
+    logged, never raised into a worker loop."""
     import logging
 
     from django.db import close_old_connections
 
     try:
-        whatsapp_inbound_handle(**kwargs)
+        with continued("whatsapp inbound", carrier=trace):
+            whatsapp_inbound_handle(**kwargs)
     except WhatsAppSendError:
         logging.getLogger(__name__).exception("WhatsApp reply failed")
     finally:

@@ -9,17 +9,23 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from aspora.celery import app as celery_app
+from aspora.observability.tracing import trace_carrier
 from bridges.whatsapp.config import whatsapp_config, whatsapp_missing
 from bridges.whatsapp.services import message_sent_at, whatsapp_inbound_claim, whatsapp_inbound_handle_safely
 from bridges.whatsapp.tasks import whatsapp_inbound_handle_task
 
 
 def whatsapp_dispatch(**kwargs) -> None:
-    """In production a Celery task; on the embedded default a thread, so the webhook still acks at once."""
+    """In production a Celery task; on the embedded default a thread, so the webhook still acks at once.
+    Either way the work carries the webhook request's trace."""
+    kwargs["trace"] = trace_carrier()
     if celery_app.conf.task_always_eager:
         config = whatsapp_config()
         threading.Thread(
-            target=whatsapp_inbound_handle_safely, kwargs={"config": config, **kwargs}, daemon=True
+            target=whatsapp_inbound_handle_safely,
+            kwargs={"config": config, **kwargs},
+            name="whatsapp-inbound",
+            daemon=True,
         ).start()
     else:
         whatsapp_inbound_handle_task.delay(**kwargs)

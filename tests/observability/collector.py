@@ -21,6 +21,7 @@ class Span:
     kind: int
     attributes: dict
     service: str
+    start: int = 0  # nanoseconds since the epoch
 
 
 class OTLPCollector:
@@ -103,4 +104,5 @@ def _spans(request: ExportTraceServiceRequest):
                     kind=span.kind,
                     attributes={kv.key: _value(kv.value) for kv in span.attributes},
                     service=resource.get("service.name", ""),
+                    start=span.start_time_unix_nano,
                 )

@@ -64,3 +64,66 @@ def test_one_trace_from_the_request_through_the_broker_to_the_workers_tool_call(
     traced = [record for record in records if record.get("trace_id") == CALLER_TRACE]
     assert traced, records[-5:]
     assert {record["span_id"] for record in traced} <= {span.span_id for span in spans}
+
+
+def test_a_slack_mention_is_one_trace_from_the_asgi_ack_through_the_broker_to_the_workers_run(
+    demo, otlp_collector, start_worker, monkeypatch
+):
+    from asgiref.sync import async_to_sync
+    from channels.testing import HttpCommunicator
+
+    from aspora.asgi import application
+    from bridges.slack.app import slack_app_reset
+    from tenants.models import ChannelIdentity
+    from tests.bridges.conftest import BOT_TOKEN, SIGNING_SECRET, mention, signature
+    from tests.slack_loopback import TEAM_ID, SlackWebAPI
+
+    celery_app.conf.task_always_eager = False
+    ChannelIdentity.objects.create(
+        provider="slack", workspace=TEAM_ID, external_user_id="USARAH", user=User.objects.get(username="sarah")
+    )
+    with SlackWebAPI() as slack:
+        env = {
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_API_URL": slack.base_url,
+            "SLACK_UPDATE_INTERVAL": "0.05",
+            "ASPORA_MODEL": "",
+        }
+        for name, env_value in env.items():
+            monkeypatch.setenv(name, env_value)
+        slack_app_reset()
+        start_worker(
+            pool="solo",
+            env={**env, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_collector.base_url, "OTEL_BSP_SCHEDULE_DELAY": "100"},
+        )
+        body = json.dumps(mention("show my tickets", event_id=f"EvTraceWorker{time.time_ns()}"))
+        timestamp = int(time.time())
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"x-slack-request-timestamp", str(timestamp).encode()),
+            (b"x-slack-signature", signature(body, timestamp).encode()),
+        ]
+        communicator = HttpCommunicator(application, "POST", "/slack/events", body=body.encode(), headers=headers)
+        assert async_to_sync(communicator.get_response)(timeout=5)["status"] == 200
+        deadline = time.monotonic() + 60
+        while not (run := SkillRun.objects.filter(channel="slack").first()) or run.status != RunStatus.SUCCEEDED:
+            assert time.monotonic() < deadline, run and run.error
+            time.sleep(0.2)
+    slack_app_reset()
+
+    spans = otlp_collector.wait_for(run.trace_id, {"slack event job", "skill run", "execute_tool list_my_tickets"})
+    by_name = {span.name: span for span in spans}
+    request = by_name["POST /slack/events"]
+    assert request.parent_span_id == ""  # the trace starts at Slack's request, in the web process
+    # The request's job crosses the broker; the follower's later steps are queued by the job in turn.
+    publish = next(
+        s for s in spans if s.name == "apply_async/bridges.slack_job" and s.parent_span_id == request.span_id
+    )
+    job_task = next(s for s in spans if s.name == "run/bridges.slack_job" and s.parent_span_id == publish.span_id)
+    assert by_name["slack request job"].parent_span_id == job_task.span_id
+    assert by_name["slack event job"].parent_span_id == by_name["slack request job"].span_id
+    run_task = by_name["run/skills.skill_run_execute"]
+    assert by_name["apply_async/skills.skill_run_execute"].parent_span_id == by_name["slack event job"].span_id
+    assert run_task.parent_span_id == by_name["apply_async/skills.skill_run_execute"].span_id
+    assert by_name["skill run"].parent_span_id == run_task.span_id

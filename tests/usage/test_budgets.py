@@ -6,14 +6,16 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from skills.models import Domain, RunStatus, Skill, SkillRun
 from tenants.models import Team, Tenant, User
 from tests.bridges.conftest import drain, linked, mention, post_event, slack_api, slack_env  # noqa: F401
 from tests.skills.conftest import demo  # noqa: F401
 from tests.usage.doors import api_ask, console_asks
+from tests.whatsapp.conftest import graph, post_webhook, text_message, webhook_payload  # noqa: F401
 from usage.models import Budget
-from usage.services import month_bounds
+from usage.services import budget_warnings_take, month_bounds
 
 
 def _spend(username: str, usd: str, *, when=None, skill: str | None = "my-tickets") -> SkillRun:
@@ -110,6 +112,77 @@ def test_past_the_warning_line_the_run_goes_ahead_with_a_visible_notice(world, c
         "at 100% new runs are refused until an ops manager raises it."
     )
     assert [event["type"] for event in run["events"]][1] == "run.started"
+
+
+WARNING_84 = (
+    "The ECM field team's monthly budget is 84% used ($42.10 of $50.00 this month); "
+    "at 100% new runs are refused until an ops manager raises it."
+)
+
+
+def _ask_in_slack(client, slack_api, *, event_id: str, ts: str, thread_ts: str | None = None) -> str:  # noqa: F811
+    """Mention the bot (in a thread when `thread_ts` is given); the answer it left there."""
+    payload = mention("show my tickets", event_id=event_id, ts=ts)
+    if thread_ts:
+        payload["event"]["thread_ts"] = thread_ts
+    assert post_event(client, payload).status_code == 200
+    drain()
+    return slack_api.of("chat.update")[-1].params["text"]
+
+
+def test_a_slack_answer_under_a_budget_past_its_warning_line_says_so_once_a_day_per_thread(
+    client,
+    linked,  # noqa: F811
+    slack_env,  # noqa: F811
+):
+    _team_budget(warn_at_percent=80)
+    _spend("amir", "42.10")
+
+    first = _ask_in_slack(client, slack_env, event_id="EvW1", ts="1700000001.000100")
+    again = _ask_in_slack(client, slack_env, event_id="EvW2", ts="1700000002.000100", thread_ts="1700000001.000100")
+    elsewhere = _ask_in_slack(client, slack_env, event_id="EvW3", ts="1700000003.000100")
+
+    assert "#1042" in first and first.endswith(f"\n\n:warning: {WARNING_84}")
+    assert "#1042" in again and "budget" not in again  # the same thread, the same day
+    assert elsewhere.endswith(f":warning: {WARNING_84}")  # another thread has not seen it yet
+    assert SkillRun.objects.filter(channel="slack", status=RunStatus.SUCCEEDED).count() == 3
+
+
+def test_a_slack_answer_under_the_warning_line_carries_no_warning(client, linked, slack_env):  # noqa: F811
+    _team_budget(warn_at_percent=80)
+    _spend("amir", "39.99")
+
+    answer = _ask_in_slack(client, slack_env, event_id="EvW4", ts="1700000004.000100")
+
+    assert "#1042" in answer and "budget" not in answer and ":warning:" not in answer
+
+
+def test_a_whatsapp_reply_under_a_budget_past_its_warning_line_says_so_once_a_day(client, graph):  # noqa: F811
+    _team_budget(warn_at_percent=80)
+    _spend("amir", "42.10")
+
+    for number in (1, 2):
+        response = post_webhook(client, webhook_payload(text_message("show my tickets", message_id=f"wamid.w{number}")))
+        assert response.status_code == 200
+
+    first, second = (message["text"]["body"] for message in graph.sent)
+    assert "#1042" in first and first.endswith(f"\n\n⚠️ {WARNING_84}")
+    assert "#1042" in second and "budget" not in second
+
+
+def test_a_warning_shown_in_a_chat_today_is_shown_there_again_tomorrow(client, world):
+    _team_budget(warn_at_percent=80)
+    _spend("amir", "42.10")
+    client.force_login(User.objects.get(username="sarah"))
+    run = SkillRun.objects.get(pk=api_ask(client).json()["id"])
+    today = timezone.now()
+
+    shown = budget_warnings_take(run=run, place="slack:T1:C1:1.0", now=today)
+    same_day = budget_warnings_take(run=run, place="slack:T1:C1:1.0", now=today)
+    other_chat = budget_warnings_take(run=run, place="whatsapp:P1:9715", now=today)
+    tomorrow = budget_warnings_take(run=run, place="slack:T1:C1:1.0", now=today + timedelta(days=1))
+
+    assert (shown, same_day, other_chat, tomorrow) == ([WARNING_84], [], [WARNING_84], [WARNING_84])
 
 
 def test_under_the_warning_line_a_run_carries_no_notice(world, client):
