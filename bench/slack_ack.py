@@ -104,6 +104,8 @@ def _slack_env(slack: SlackWebAPI) -> dict[str, str]:
         "SLACK_BOT_TOKEN": "xoxb-bench",
         "SLACK_API_URL": slack.base_url,
         "DJANGO_LOG_LEVEL": "WARNING",
+        # Every event is one person's mention: the per-person limit would refuse all but 20 a minute.
+        "ASPORA_RATE_LIMIT_PER_MINUTE": "0",
     }
 
 
