@@ -76,6 +76,7 @@ async def test_anonymous_sockets_are_closed_before_joining_anything(world):
         socket = await _socket(path)
         connected, code = await socket.connect()
         assert (connected, code) == (False, 4401)
+        await socket.disconnect()  # the server's side of a refused handshake: the consumer ends here
 
 
 async def test_another_tenants_run_is_refused_like_a_missing_one(world):
@@ -84,6 +85,8 @@ async def test_another_tenants_run_is_refused_like_a_missing_one(world):
 
     assert await theo.connect() == (False, 4404)
     assert await missing.connect() == (False, 4404)
+    await theo.disconnect()
+    await missing.disconnect()
 
 
 async def test_the_queue_hears_its_tenants_runs_once_each_and_stages_of_runs_in_progress(world):

@@ -62,6 +62,7 @@ async def test_anonymous_sockets_are_closed_before_joining_anything():
 
     assert not connected
     assert code == 4401
+    await socket.disconnect()
 
 
 async def test_a_socket_from_a_foreign_origin_is_refused():

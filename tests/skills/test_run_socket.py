@@ -148,3 +148,4 @@ async def test_someone_elses_run_is_refused_as_if_it_did_not_exist():
     connected, code = await socket.connect()
 
     assert (connected, code) == (False, 4404)
+    await socket.disconnect()
