@@ -17,7 +17,8 @@ transaction-local setting ends with its transaction, commit or rollback, so no n
 another transaction, let alone another borrower. It has to be set inside the transaction that
 writes, which is why it is set per write statement: inside the caller's transaction when there is
 one, otherwise in a transaction opened for that one statement (what autocommit would have done).
-A write with no person sets nothing, and the trigger records ''.
+A write with no person sets nothing, and the trigger records ''. Nor does a write to a table no
+trigger captures (`CAPTURED_TABLES`): a run's events, a session, a cache row pay nothing for it.
 
 On SQLite nothing is installed: there are no triggers to read it.
 """
@@ -33,6 +34,25 @@ from django.db import transaction
 _actor: ContextVar[str | Callable[[], str]] = ContextVar("aspora_audit_actor", default="")
 _resolving: ContextVar[bool] = ContextVar("aspora_audit_actor_resolving", default=False)
 _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|MERGE|WITH)\b", re.IGNORECASE)
+# The tables with an `audit_capture` trigger (migrations 0002 and 0003; tests/audit/test_actor.py
+# checks this against the database's triggers).
+CAPTURED_TABLES = (
+    "ecm_ticket",
+    "fincrime_alert",
+    "fincrime_case",
+    "fincrime_casenote",
+    "skills_skillgroupobjectpermission",
+    "skills_skilluserobjectpermission",
+    "skills_domaingroupobjectpermission",
+    "skills_domainuserobjectpermission",
+    "tenants_membership",
+    "tenants_user_groups",
+    "tenants_user_user_permissions",
+    "auth_group_permissions",
+    "factory_risktier",
+    "factory_riskrule",
+)
+_CAPTURED = re.compile(r"\b(?:" + "|".join(CAPTURED_TABLES) + r")\b", re.IGNORECASE)
 MAX_LENGTH = 150  # audit.RowChange.app_actor
 
 
@@ -74,7 +94,7 @@ def audit_actor_current() -> str:
 
 def _actor_on_write(execute, sql, params, many, context):
     connection = context["connection"]
-    if isinstance(sql, str) and not _WRITE.match(sql):
+    if isinstance(sql, str) and not (_WRITE.match(sql) and _CAPTURED.search(sql)):
         return execute(sql, params, many, context)
     label = audit_actor_current()
     if not label or connection.needs_rollback:

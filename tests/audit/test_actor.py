@@ -18,7 +18,7 @@ from ninja import NinjaAPI
 
 from aspora.api import BearerTokenAuth
 from aspora.asgi import application
-from audit.actor import audit_actor
+from audit.actor import CAPTURED_TABLES, audit_actor
 from audit.models import RowChange
 from domains.ecm.models import Ticket
 from domains.fincrime.models import Alert, AlertStatus
@@ -162,3 +162,14 @@ def test_a_write_after_a_persons_rolled_back_transaction_names_nobody(demo):  # 
 
     assert _pid() == pid
     assert (_actors(1042), _actors(1049)) == ([""], ["nina"])
+
+
+def test_the_actor_is_set_for_exactly_the_tables_the_triggers_capture(db):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT event_object_table FROM information_schema.triggers WHERE trigger_name = %s",
+            ["audit_capture"],
+        )
+        captured = {row[0] for row in cursor.fetchall()}
+
+    assert captured == set(CAPTURED_TABLES)
