@@ -6,7 +6,7 @@ Invariants:
   and stores the new one with `prev_hash` = the last row's hash, so the chain stays linear however
   many workers append at once. An append inside a caller's transaction commits or rolls back with it.
 - Everything stored in `data` and `summary` has passed `audit_redact()` first.
-- The hooks below are called from the skills and factory services and from the admin's LogEntry;
+- The hooks below are called from the skills, factory and FinCrime services and from the admin's LogEntry;
   they shape one row each and never raise for a missing optional attribute.
 """
 
@@ -334,6 +334,32 @@ def audit_factory_decision(*, run, approval, user) -> AuditEvent:
         summary=f"{user.get_username()} {'approved' if approved else 'rejected'} {run.title} at {approval.sha[:12]}",
         data={"sha": approval.sha, "comment": approval.comment, "tier": getattr(tier, "name", "")},
         outcome=Outcome.OK if approved else Outcome.REJECTED,
+    )
+
+
+def audit_case_decision(*, case, context, action: str, reason: str = "") -> AuditEvent:
+    """A person closing (`case.closed`, with the outcome) or reopening (`case.reopened`, with the
+    reason) a FinCrime case: the decision that starts or stops its retention clock."""
+    alert = case.alert
+    who = context.user.get_username()
+    if action == "case.closed":
+        summary = f"{who} closed the case for alert {alert.number}: {case.get_outcome_display()}"
+        data = {"alert": alert.number, "outcome": case.outcome, "detail": case.outcome_detail}
+    else:
+        summary = f"{who} reopened the case for alert {alert.number}: {reason[:200]}"
+        data = {"alert": alert.number, "reason": reason}
+    return audit_event_append(
+        action=action,
+        actor=context.user,
+        tenant_id=alert.tenant_id,
+        team_id=alert.team_id,
+        channel=context.channel,
+        object_type="fincrime_case",
+        object_id=case.pk,
+        domain="fincrime",
+        summary=summary,
+        data=data,
+        outcome=Outcome.OK,
     )
 
 

@@ -67,7 +67,8 @@ class DispositionRequestAdmin(admin.ModelAdmin):
 
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
-    list_display = ["alert", "opened_by", "opened_at", "closed_at"]
-    readonly_fields = ["closed_at"]  # set by case_close / case_reopen: retention counts from it
+    list_display = ["alert", "opened_by", "opened_at", "closed_at", "outcome"]
+    # Set by case_close / case_reopen, with a note and an audit event: retention counts from closed_at.
+    readonly_fields = ["closed_at", "closed_by", "outcome", "outcome_detail"]
     search_fields = ["alert__number", "reason"]
     raw_id_fields = ["alert"]

@@ -177,6 +177,13 @@ class DispositionRequest(models.Model):
         return f"{self.alert} close as false positive ({self.decision})"
 
 
+class CaseOutcome(models.TextChoices):
+    SAR_FILED = "sar_filed", "SAR filed"
+    NO_SUSPICION = "no_suspicion", "No suspicion confirmed"
+    LAW_ENFORCEMENT = "law_enforcement", "Referred to law enforcement"
+    OTHER = "other", "Other"
+
+
 class Case(models.Model):
     alert = models.OneToOneField(Alert, on_delete=models.PROTECT, related_name="case")
     reason = models.TextField()
@@ -186,6 +193,12 @@ class Case(models.Model):
         null=True, blank=True, db_index=True,
         help_text="When the investigation was closed; empty while open. Retention counts from here (FATF R.11).",
     )  # fmt: skip
+    # What the last close decided; cleared on reopen (the notes keep every earlier decision).
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    outcome = models.CharField(max_length=20, choices=CaseOutcome.choices, blank=True)
+    outcome_detail = models.TextField(blank=True, help_text="Required when the outcome is Other.")
 
     def __str__(self) -> str:
         return f"Case for {self.alert}"

@@ -7,6 +7,11 @@ from django.utils import timezone
 
 from domains.fincrime.models import OPEN_ALERT_STATUSES, Alert, SanctionsMatch, Transaction
 from tenants.context import AskerContext
+from tenants.models import Membership, Role
+
+# Closing a case ends an investigation and starts its retention clock: a manager's call, not the
+# analyst's who worked it (docs/domains.md#fincrime).
+CASE_DECIDER_ROLES = (Role.MANAGER, Role.OPS_MANAGER)
 
 
 def _team_alerts(context: AskerContext) -> QuerySet[Alert]:
@@ -69,3 +74,11 @@ def alert_get_for_user(*, user, number: int) -> Alert | None:
         .filter(tenant_id=user.tenant_id, team__memberships__user=user, number=number)
         .first()
     )
+
+
+def case_may_decide(*, user, alert: Alert) -> bool:
+    """Whether the person may close or reopen the case of `alert`: a manager or ops manager of the
+    alert's own team, in its tenant. Read by the page to offer the form and by the services to refuse."""
+    if not user.is_active or user.tenant_id != alert.tenant_id:
+        return False
+    return Membership.objects.filter(user=user, team_id=alert.team_id, role__in=CASE_DECIDER_ROLES).exists()

@@ -4,7 +4,9 @@ reopening a case, ECM hand-offs.
 Four eyes: closing an alert as a false positive is a request; a second analyst of the team, never
 the requester, approves it. Every step leaves a case note; notifications go out after commit.
 Closure times (`Alert.closed_at`, `Case.closed_at`) are set only here: the retention purge counts
-FATF R.11's five years from them (audit/retention.py).
+FATF R.11's five years from them (audit/retention.py). Closing and reopening a case is for managers
+and ops managers of the alert's team (`selectors.case_may_decide`), leaves a note and an audit event
+(`case.closed` / `case.reopened`) in the same transaction.
 """
 
 from django.db import transaction
@@ -12,6 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from aspora.errors import ApplicationError
+from audit.services import audit_case_decision
 from domains.fincrime.models import (
     OPEN_ALERT_STATUSES,
     Alert,
@@ -19,10 +22,12 @@ from domains.fincrime.models import (
     AlertType,
     Case,
     CaseNote,
+    CaseOutcome,
     Customer,
     DispositionRequest,
     RiskRating,
 )
+from domains.fincrime.selectors import case_may_decide
 from domains.formatting import money
 from tenants.context import AskerContext
 from tenants.models import Membership, Role, Team, User
@@ -41,6 +46,21 @@ class FourEyesError(ApplicationError):
 
 class CaseStateError(ApplicationError):
     status_code = 409
+
+
+class CasePermissionError(ApplicationError):
+    """Raised to a person who can see the alert but may not decide its case; others get a 404."""
+
+    status_code = 403
+
+
+class CaseInputError(ApplicationError):
+    """`extra["field"]` names the form field that is wrong."""
+
+    status_code = 422
+
+
+MAX_CASE_TEXT = 2000
 
 
 def alert_link(alert: Alert) -> str:
@@ -165,27 +185,62 @@ def alert_escalate_to_case(*, context: AskerContext, alert: Alert, reason: str) 
     return case
 
 
+def _decider_only(context: AskerContext, case: Case) -> None:
+    if not case_may_decide(user=context.user, alert=case.alert):
+        raise CasePermissionError(
+            f"Only a manager or ops manager of the {case.alert.team.name} team may close or reopen the case "
+            f"for alert {case.alert.number}."
+        )
+
+
+def _required(value: str, *, field: str, what: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise CaseInputError(f"{what} is required.", extra={"field": field})
+    if len(value) > MAX_CASE_TEXT:
+        raise CaseInputError(f"{what} is {len(value)} characters; at most {MAX_CASE_TEXT}.", extra={"field": field})
+    return value
+
+
 @transaction.atomic
-def case_close(*, context: AskerContext, case: Case, outcome: str) -> Case:
-    """Close an investigation with its outcome (e.g. SAR filed, no suspicion confirmed); its
-    retention period starts now."""
-    case = Case.objects.select_for_update().select_related("alert").get(pk=case.pk)
+def case_close(*, context: AskerContext, case: Case, outcome: str, detail: str = "") -> Case:
+    """Close an investigation with its outcome (a `CaseOutcome`; `detail` is required for Other); its
+    retention period starts now. Managers and ops managers of the alert's team only."""
+    case = Case.objects.select_for_update().select_related("alert__team").get(pk=case.pk)
+    _decider_only(context, case)
     if case.closed_at is not None:
-        raise CaseStateError(f"The case for alert {case.alert.number} is already closed.")
-    case.closed_at = timezone.now()
-    case.save(update_fields=["closed_at"])
-    _note(case.alert, context, f"Case closed: {outcome}")
+        raise CaseStateError(
+            f"The case for alert {case.alert.number} is already closed "
+            f"(since {case.closed_at:%d %b %Y}); reopen it first to close it again."
+        )
+    if outcome not in CaseOutcome.values:
+        choices = ", ".join(str(label) for label in CaseOutcome.labels)
+        problem = f"{outcome!r} is not an outcome" if outcome else "Outcome is required"
+        raise CaseInputError(f"{problem}: choose one of {choices}.", extra={"field": "outcome"})
+    detail = (detail or "").strip()
+    if outcome == CaseOutcome.OTHER:
+        detail = _required(detail, field="detail", what="Detail (what the outcome was, for Other)")
+    elif detail:
+        detail = _required(detail, field="detail", what="Detail")
+    case.closed_at, case.closed_by = timezone.now(), context.user
+    case.outcome, case.outcome_detail = outcome, detail
+    case.save(update_fields=["closed_at", "closed_by", "outcome", "outcome_detail"])
+    _note(case.alert, context, f"Case closed: {case.get_outcome_display()}" + (f" — {detail}" if detail else ""))
+    audit_case_decision(case=case, context=context, action="case.closed")
     return case
 
 
 @transaction.atomic
 def case_reopen(*, context: AskerContext, case: Case, reason: str) -> Case:
     """Reopen a closed investigation: it is open again, so nothing of it can be purged until it is
-    closed again, and its retention period then starts over."""
-    case = Case.objects.select_for_update().select_related("alert").get(pk=case.pk)
+    closed again, and its retention period then starts over. Managers and ops managers only."""
+    case = Case.objects.select_for_update().select_related("alert__team").get(pk=case.pk)
+    _decider_only(context, case)
     if case.closed_at is None:
-        raise CaseStateError(f"The case for alert {case.alert.number} is open.")
-    case.closed_at = None
-    case.save(update_fields=["closed_at"])
+        raise CaseStateError(f"The case for alert {case.alert.number} is already open.")
+    reason = _required(reason, field="reason", what="Reason for reopening")
+    case.closed_at, case.closed_by, case.outcome, case.outcome_detail = None, None, "", ""
+    case.save(update_fields=["closed_at", "closed_by", "outcome", "outcome_detail"])
     _note(case.alert, context, f"Case reopened: {reason}")
+    audit_case_decision(case=case, context=context, action="case.reopened", reason=reason)
     return case

@@ -18,7 +18,15 @@ from audit.retention import retention_periods, retention_purge
 from audit.services import audit_chain_verify, audit_event_append
 from audit.tasks import retention_purge_task
 from domains.fincrime.demo import fincrime_demo_seed
-from domains.fincrime.models import OPEN_ALERT_STATUSES, Alert, AlertStatus, Case, CaseNote, DispositionRequest
+from domains.fincrime.models import (
+    OPEN_ALERT_STATUSES,
+    Alert,
+    AlertStatus,
+    Case,
+    CaseNote,
+    CaseOutcome,
+    DispositionRequest,
+)
 from domains.fincrime.services import (
     CaseStateError,
     alert_escalate_to_case,
@@ -125,12 +133,17 @@ def test_a_closed_alert_edited_later_still_goes_by_its_closure(alerts, settings)
 DAY = timedelta(days=1)
 
 
+def _manager():
+    """Olivia, ops manager of FinCrime: closing and reopening a case is a manager's decision."""
+    return asker_context_build(user=User.objects.get(username="olivia"), channel=Channel.WEB, team_slug="fincrime")
+
+
 def _case(alert: Alert, *, closed_ago: timedelta | None, opened_ago: timedelta) -> Case:
     """A case investigated through the services, closed (or not) the given time ago."""
     context = asker_context_build(user=User.objects.get(username="nina"), channel=Channel.WEB)
     case = alert_escalate_to_case(context=context, alert=alert, reason="structuring")
     if closed_ago is not None:
-        case = case_close(context=context, case=case, outcome="SAR filed")
+        case = case_close(context=_manager(), case=case, outcome=CaseOutcome.SAR_FILED)
         Case.objects.filter(pk=case.pk).update(closed_at=timezone.now() - closed_ago)
     Case.objects.filter(pk=case.pk).update(opened_at=timezone.now() - opened_ago)
     Alert.objects.filter(pk=alert.pk).update(updated_at=timezone.now() - opened_ago)
@@ -186,19 +199,19 @@ def test_a_seven_year_jurisdiction_keeps_a_case_closed_six_years_ago(open_alerts
 
 
 def test_closing_a_case_starts_its_period_and_reopening_stops_it(open_alerts):
-    context = asker_context_build(user=User.objects.get(username="nina"), channel=Channel.WEB)
-    case = alert_escalate_to_case(context=context, alert=open_alerts[0], reason="structuring")
+    analyst = asker_context_build(user=User.objects.get(username="nina"), channel=Channel.WEB)
+    case = alert_escalate_to_case(context=analyst, alert=open_alerts[0], reason="structuring")
     assert case.closed_at is None
 
-    closed = case_close(context=context, case=case, outcome="no suspicion confirmed")
+    closed = case_close(context=_manager(), case=case, outcome=CaseOutcome.NO_SUSPICION)
     assert abs(closed.closed_at - timezone.now()) < MINUTE
     with pytest.raises(CaseStateError, match="already closed"):
-        case_close(context=context, case=case, outcome="again")
-    reopened = case_reopen(context=context, case=case, reason="new transactions")
+        case_close(context=_manager(), case=case, outcome=CaseOutcome.SAR_FILED)
+    reopened = case_reopen(context=_manager(), case=case, reason="new transactions")
 
     assert Case.objects.get(pk=case.pk).closed_at is None and reopened.closed_at is None
     assert list(CaseNote.objects.filter(alert=open_alerts[0]).values_list("text", flat=True))[-2:] == [
-        "Case closed: no suspicion confirmed",
+        "Case closed: No suspicion confirmed",
         "Case reopened: new transactions",
     ]
 
