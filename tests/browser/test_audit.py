@@ -41,3 +41,10 @@ def test_an_ops_manager_filters_the_audit_by_person_and_exports_it(page, demo, a
     assert lines[0].startswith("seq,occurred_at,actor,")
     assert len(lines) == 1 + 5
     assert all(",sarah," in line for line in lines[1:])
+
+    page.get_by_label("From", exact=True).fill("2026-01-01")
+    page.get_by_label("To", exact=True).fill("2026-01-02")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(".au-results")).to_contain_text("No audit rows match these filters.")
+    expect(page.get_by_role("link", name="Export CSV")).to_be_visible()
+    screenshot("audit-no-match")
