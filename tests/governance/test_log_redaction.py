@@ -10,6 +10,8 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.conf import settings
+
 from aspora.redaction import RedactingFilter
 
 IBAN, CARD = "GB82 WEST 1234 5698 7654 32", "4242 4242 4242 4242"
@@ -34,17 +36,20 @@ def log_pii():
 
 @contextmanager
 def console_output():
-    """What the configured console handler writes meanwhile. Its stream is swapped without
+    """What the configured console handler (its own filters) writes meanwhile, in the text format;
+    the JSON format, production's default, has its own test below. The stream is swapped without
     `setStream`, which flushes the old one: under pytest that may be a capture already closed."""
     console = next(h for h in logging.root.handlers if h.name == "console")
     stream = io.StringIO()
+    plain = logging.Formatter(settings.LOGGING["formatters"]["plain"]["format"])
     with console.lock:
         previous, console.stream = console.stream, stream
+        formatter, console.formatter = console.formatter, plain
     try:
         yield stream
     finally:
         with console.lock:
-            console.stream = previous
+            console.stream, console.formatter = previous, formatter
 
 
 def test_every_configured_handler_redacts():
