@@ -225,8 +225,13 @@ RUN_ACTIONS = {
 
 
 def _run_fields(run) -> dict[str, Any]:
-    skill = run.skill if run.skill_id else None
     version = run.skill_version if run.skill_version_id else None
+    # The executor's version comes from its per-process cache with its skill and domain: reading
+    # them there saves a run two queries per audited event.
+    if version is not None and version.skill_id == run.skill_id and type(version).skill.is_cached(version):
+        skill = version.skill
+    else:
+        skill = run.skill if run.skill_id else None
     return {
         "actor": run.user,
         "tenant_id": run.tenant_id,

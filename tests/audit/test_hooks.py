@@ -78,6 +78,23 @@ def test_text_deltas_and_tool_results_stay_out_of_the_audit(demo):  # noqa: F811
     assert actions == {"run.started", "run.tool_call", "run.finished"}
 
 
+def test_auditing_a_run_in_the_executor_reads_no_skill_or_domain_again(demo):  # noqa: F811
+    """The executor holds the run's version with its skill and domain (cached per process); an
+    audit row per event must not query them again on every run."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.services import audit_run_event
+    from skills.executor import skill_run_load
+
+    run = skill_run_load(run_id=skill_run_start(context=context_for("sarah"), message="show my tickets").id)
+    with CaptureQueriesContext(connection) as queries:
+        row = audit_run_event(run=run, type="run.started", data={"model": "test"})
+
+    assert (row.skill, row.domain) == ("my-tickets", "ecm")
+    assert [q["sql"] for q in queries if '"skills_skill"' in q["sql"] or '"skills_domain"' in q["sql"]] == []
+
+
 @pytest.fixture
 def waiting(db, settings, tmp_path):
     settings.ASPORA_FACTORY_DIR = tmp_path
