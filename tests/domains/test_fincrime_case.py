@@ -38,6 +38,7 @@ def _state(case: Case) -> tuple:
 def test_a_manager_closes_a_case_with_an_outcome(client, case):
     page = _as(client, "olivia").get(_url(case)).content.decode()
     assert "Open since" in page and "Close case" in page
+    assert "Escalated to a case</span>" in page
 
     response = client.post(_url(case, "close"), {"outcome": "sar_filed", "detail": "SAR ref 2026/117"}, follow=True)
 
@@ -52,6 +53,7 @@ def test_a_manager_closes_a_case_with_an_outcome(client, case):
     assert "SAR filed — SAR ref 2026/117" in page
     assert "Case closed. Its retention period starts today." in page
     assert "Reopen case" in page and "Close case" not in page
+    assert "Escalated to a case · case closed</span>" in page
     event = AuditEvent.objects.get(action="case.closed")
     assert (event.actor_label, event.tenant_id, event.team_id, event.channel) == (
         "olivia",
