@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent, AuditSegment
 from audit.retention import retention_periods_longest
-from audit.services import HASHED_FIELDS, audit_event_append, audit_row_hash
+from audit.services import HASHED_FIELDS, AuditChainWalk, audit_event_append
 
 FORMAT = "aspora-audit-segment"
 VERSION = 1
@@ -85,39 +85,30 @@ def audit_segment_rows(*, storage_name: str) -> Iterator[AuditEvent | SegmentPro
     if not storage.exists(storage_name):
         yield SegmentProblem(None, f"file {storage_name} is missing from the archive storage")
         return
-    previous, count = None, 0
+    last = None
     try:
         with storage.open(storage_name, "rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
             header = json.loads(next(lines, "null"))
             if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("version") != VERSION:
                 yield SegmentProblem(None, f"file {storage_name} has no {FORMAT} v{VERSION} header")
                 return
+            walk = AuditChainWalk.after(seq=header["first_seq"] - 1, hash=header["first_prev_hash"])
             for line in lines:
                 values = json.loads(line)
                 if "trailer" in values:
-                    trailer = values["trailer"]
-                    if trailer != {"rows": count, "last_seq": getattr(previous, "seq", None),
-                                   "last_hash": getattr(previous, "hash", None)}:  # fmt: skip
+                    if values["trailer"] != {"rows": walk.checked, "last_seq": getattr(last, "seq", None),
+                                             "last_hash": getattr(last, "hash", None)}:  # fmt: skip
                         yield SegmentProblem(None, f"file {storage_name}'s trailer does not match its rows")
                     return
                 row = _row_from_json(values)
-                expected_prev = header["first_prev_hash"] if previous is None else previous.hash
-                expected_seq = header["first_seq"] if previous is None else previous.seq + 1
-                if row.seq != expected_seq:
-                    yield SegmentProblem(row.seq, f"row {expected_seq} is missing before it in the file")
+                if problem := walk.step(row):
+                    yield SegmentProblem(row.seq, f"{problem}, in file {storage_name}")
                     return
-                if row.prev_hash != expected_prev:
-                    yield SegmentProblem(row.seq, "its prev_hash does not match the row before it in the file")
-                    return
-                if audit_row_hash({name: getattr(row, name) for name in HASHED_FIELDS}) != row.hash:
-                    yield SegmentProblem(row.seq, "its contents do not match its hash (the file was altered)")
-                    return
-                count += 1
-                previous = row
+                last = row
                 yield row
     except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
         # gzip, JSON and missing keys all mean an edited or truncated file.
-        yield SegmentProblem(getattr(previous, "seq", None), f"file {storage_name} is unreadable after it: {exc}")
+        yield SegmentProblem(getattr(last, "seq", None), f"file {storage_name} is unreadable after it: {exc}")
         return
     yield SegmentProblem(None, f"file {storage_name} ends without its trailer (truncated)")
 

@@ -137,7 +137,7 @@ class ChainReport:
         return self.broken_seq is None and not self.reason
 
 
-class _ChainWalk:
+class AuditChainWalk:
     """One pass over the chain in `seq` order, archived segments first, then the online table.
 
     The first row must start the chain or continue where a purge ended; the `audit.purged` row that
@@ -146,6 +146,13 @@ class _ChainWalk:
 
     def __init__(self):
         self.checked, self.previous, self.start, self.anchors = 0, None, None, set()
+
+    @classmethod
+    def after(cls, *, seq: int, hash: str) -> "AuditChainWalk":
+        """A walk whose first row must follow row `seq` with `hash`: a segment file's header."""
+        walk = cls()
+        walk.previous = AuditEvent(seq=seq, hash=hash)
+        return walk
 
     def step(self, row: AuditEvent) -> str:
         previous = self.previous
@@ -176,7 +183,7 @@ def audit_chain_verify() -> ChainReport:
     # Imported here: the archive module builds on this one (hashing, appending).
     from audit.archive import SegmentProblem, audit_segment_rows, audit_segment_sha256
 
-    walk = _ChainWalk()
+    walk = AuditChainWalk()
     segments = list(AuditSegment.objects.order_by("first_seq"))
     for segment in segments:
         name = segment.storage_name
