@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
-from domains.fincrime.models import OPEN_ALERT_STATUSES, Alert, SanctionsMatch, Transaction
+from domains.fincrime.models import OPEN_ALERT_STATUSES, Alert, Case, SanctionsMatch, Transaction
 from tenants.context import AskerContext
 from tenants.models import Membership, Role
 
@@ -82,3 +82,8 @@ def case_may_decide(*, user, alert: Alert) -> bool:
     if not user.is_active or user.tenant_id != alert.tenant_id:
         return False
     return Membership.objects.filter(user=user, team_id=alert.team_id, role__in=CASE_DECIDER_ROLES).exists()
+
+
+def case_get_for_alert(*, alert: Alert) -> Case | None:
+    """The alert's case with who opened and closed it, as the alert page shows it; None if never escalated."""
+    return Case.objects.filter(alert=alert).select_related("opened_by", "closed_by").first()

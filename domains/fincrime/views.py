@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from domains.fincrime.models import Alert, Case, CaseOutcome
-from domains.fincrime.selectors import alert_get_for_user, case_may_decide
+from domains.fincrime.selectors import alert_get_for_user, case_get_for_alert, case_may_decide
 from domains.fincrime.services import (
     CaseInputError,
     CasePermissionError,
@@ -35,15 +35,14 @@ def _alert_or_404(request, number: int) -> Alert:
 
 
 def _case_or_404(alert: Alert) -> Case:
-    case = Case.objects.filter(alert=alert).select_related("opened_by", "closed_by").first()
+    case = case_get_for_alert(alert=alert)
     if case is None:
         raise Http404(f"Alert {alert.number} has no case.")
     return case
 
 
-def _page(request, alert: Alert, *, form: dict | None = None, status: int = 200):
+def _page(request, alert: Alert, case: Case | None, *, form: dict | None = None, status: int = 200):
     """The alert page; `form` carries what a refused case form posted and the field it names."""
-    case = Case.objects.filter(alert=alert).select_related("opened_by", "closed_by").first()
     return render(
         request,
         "fincrime/alert_detail.html",
@@ -64,7 +63,8 @@ def _page(request, alert: Alert, *, form: dict | None = None, status: int = 200)
 
 @login_required
 def alert_detail(request, number: int):
-    return _page(request, _alert_or_404(request, number))
+    alert = _alert_or_404(request, number)
+    return _page(request, alert, case_get_for_alert(alert=alert))
 
 
 def _decide(request, number: int, decide, done: str):
@@ -77,7 +77,8 @@ def _decide(request, number: int, decide, done: str):
     except CasePermissionError as exc:
         raise PermissionDenied(exc.message) from exc
     except CaseInputError as exc:
-        return _page(request, alert, form={**posted, "field": exc.extra.get("field"), "error": exc.message}, status=422)
+        form = {**posted, "field": exc.extra.get("field"), "error": exc.message}
+        return _page(request, alert, case, form=form, status=422)
     except CaseStateError as exc:
         messages.error(request, exc.message)
     else:
