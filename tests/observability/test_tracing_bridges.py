@@ -9,11 +9,11 @@ import threading
 import time
 
 from asgiref.sync import sync_to_async
-from channels.testing import HttpCommunicator
 
 from aspora.asgi import application
 from bridges.whatsapp.views import whatsapp_dispatch
 from skills.models import RunStatus, SkillRun
+from tests.asgi import asgi_request
 from tests.bridges.conftest import drain, linked, mention, post_event, signature, slack_api, slack_env  # noqa: F401
 from tests.whatsapp.conftest import graph, post_webhook, text_message, webhook_payload  # noqa: F401
 
@@ -66,9 +66,7 @@ async def test_a_slack_mention_through_the_asgi_shortcut_is_one_trace_from_the_r
         (b"x-slack-signature", signature(body, timestamp).encode()),
     ]
 
-    response = await HttpCommunicator(
-        application, "POST", "/slack/events", body=body.encode(), headers=headers
-    ).get_response()
+    response = await asgi_request(application, "POST", "/slack/events", body=body.encode(), headers=headers)
 
     assert response["status"] == 200
     await sync_to_async(drain)()

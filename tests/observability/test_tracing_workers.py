@@ -70,11 +70,11 @@ def test_a_slack_mention_is_one_trace_from_the_asgi_ack_through_the_broker_to_th
     demo, otlp_collector, start_worker, monkeypatch
 ):
     from asgiref.sync import async_to_sync
-    from channels.testing import HttpCommunicator
 
     from aspora.asgi import application
     from bridges.slack.app import slack_app_reset
     from tenants.models import ChannelIdentity
+    from tests.asgi import asgi_request
     from tests.bridges.conftest import BOT_TOKEN, SIGNING_SECRET, mention, signature
     from tests.slack_loopback import TEAM_ID, SlackWebAPI
 
@@ -104,8 +104,10 @@ def test_a_slack_mention_is_one_trace_from_the_asgi_ack_through_the_broker_to_th
             (b"x-slack-request-timestamp", str(timestamp).encode()),
             (b"x-slack-signature", signature(body, timestamp).encode()),
         ]
-        communicator = HttpCommunicator(application, "POST", "/slack/events", body=body.encode(), headers=headers)
-        assert async_to_sync(communicator.get_response)(timeout=5)["status"] == 200
+        response = async_to_sync(asgi_request)(
+            application, "POST", "/slack/events", body=body.encode(), headers=headers
+        )
+        assert response["status"] == 200
         deadline = time.monotonic() + 60
         while not (run := SkillRun.objects.filter(channel="slack").first()) or run.status != RunStatus.SUCCEEDED:
             assert time.monotonic() < deadline, run and run.error
