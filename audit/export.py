@@ -1,6 +1,7 @@
 """The audit's CSV shape: one place for the page's export and `manage.py audit_export`."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from audit.models import AuditEvent
 
@@ -27,3 +28,13 @@ def audit_csv_cells(row: AuditEvent) -> Iterable[str]:
             "" if row.cost_usd is None else row.cost_usd, row.hash,
         ]
     )  # fmt: skip
+
+
+def audit_rows_between(*, start: datetime, end: datetime) -> Iterator[AuditEvent]:
+    """Every row with `start <= occurred_at < end`, in chain order: the archived segments' (checked
+    as they are read; `AuditArchiveError` names a broken one), then the online table's."""
+    from audit.archive import audit_archived_rows  # the archive builds on the audit's services
+
+    yield from audit_archived_rows(since=start, until=end)
+    online = AuditEvent.objects.filter(occurred_at__gte=start, occurred_at__lt=end).order_by("seq")
+    yield from online.iterator(chunk_size=1000)

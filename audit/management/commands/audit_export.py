@@ -5,9 +5,8 @@ from datetime import date, datetime, time, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from audit.archive import AuditArchiveError, audit_archived_rows
-from audit.export import CSV_COLUMNS, audit_csv_cells
-from audit.models import AuditEvent
+from audit.archive import AuditArchiveError
+from audit.export import CSV_COLUMNS, audit_csv_cells, audit_rows_between
 
 
 def _day(value: str) -> date:
@@ -39,11 +38,9 @@ class Command(BaseCommand):
         try:
             writer = csv.writer(out)
             writer.writerow(CSV_COLUMNS)
-            online = AuditEvent.objects.filter(occurred_at__gte=start, occurred_at__lt=end).order_by("seq")
-            for rows in (audit_archived_rows(since=start, until=end), online.iterator(chunk_size=1000)):
-                for row in rows:
-                    writer.writerow(audit_csv_cells(row))
-                    count += 1
+            for row in audit_rows_between(start=start, end=end):
+                writer.writerow(audit_csv_cells(row))
+                count += 1
         except AuditArchiveError as exc:
             if output:
                 out.close()
