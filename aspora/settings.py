@@ -127,7 +127,9 @@ if PRODUCTION:
     # psycopg 3 pool, so a request, a consumer call or a tool does not pay for a new backend.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A pooled connection is checked when it is handed out, so one PostgreSQL closed (a restart, an
-    # idle timeout) is replaced rather than failing the request or the run that got it.
+    # idle timeout) is replaced rather than failing the request or the run that got it. Our backend
+    # checks without a round trip unless the connection has something to say (aspora/postgresql).
+    DATABASES["default"]["ENGINE"] = "aspora.postgresql"
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=1),
