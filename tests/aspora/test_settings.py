@@ -59,7 +59,7 @@ def test_production_mode_uses_postgresql_redis_and_a_careful_celery():
     assert settings == {
         "mode": "production",
         "debug": False,
-        "engine": "django.db.backends.postgresql",
+        "engine": "aspora.postgresql",  # Django's PostgreSQL backend, with a cheaper pool check
         "layer": "channels_redis.core.RedisChannelLayer",
         "eager": False,
         "broker": "redis://127.0.0.1:6379/0",
