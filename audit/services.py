@@ -106,7 +106,9 @@ def audit_event_append(
     if sqlite:
         _sqlite_lock.acquire()
     try:
-        with transaction.atomic():
+        # No savepoint (two round trips): a failed append fails the caller's whole transaction, as
+        # it must, since a change and its audit row are stored together or not at all.
+        with transaction.atomic(savepoint=False):
             _chain_lock()
             last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first() or _last_archived()
             # The time is taken under the lock, so it never goes backwards along the chain.

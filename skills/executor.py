@@ -21,7 +21,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -66,6 +66,7 @@ from skills.governance import StreamLinkFilter, answer_links_neutralise, domain_
 from skills.models import EventType, RunStatus, SkillRun, SkillRunEvent, SkillVersion
 from skills.offline import OFFLINE_MODEL_NAME, offline_model
 from skills.packs import domain_tool_names
+from skills.selectors import skill_version_get
 from skills.services import skill_run_event_record
 from tenants.context import AskerContext
 from usage.pricing import run_cost_usd
@@ -144,7 +145,6 @@ def cost_usd(*, resolved: ResolvedModel, input_tokens: int, output_tokens: int) 
 # --- agents ---------------------------------------------------------------------------------
 
 _agents: dict[int, Agent] = {}
-_versions: dict[int, SkillVersion] = {}
 _agents_lock = threading.Lock()
 
 
@@ -156,14 +156,6 @@ def _who_is_asking(ctx: RunContext[SkillDeps]) -> str:
         "Tools already know who is asking and only see what this person may see. "
         "Never try to act for another person, team or tenant."
     )
-
-
-def version_get(pk: int) -> SkillVersion:
-    """A skill version with its skill and domain, read once per process: versions never change."""
-    version = _versions.get(pk)
-    if version is None:
-        version = _versions[pk] = SkillVersion.objects.select_related("skill__domain").get(pk=pk)
-    return version
 
 
 def agent_for_version(version: SkillVersion) -> Agent:
@@ -286,19 +278,26 @@ class _Recorder:
         self.announced = {call["tool_call_id"] for call in run.pending_tool_calls}
         # Confirmed calls an earlier delivery already ran: their recorded results are replayed.
         self.replayed: set[str] = set()
+        # The run's changes not yet saved: they are saved with the next event, in its transaction.
+        self.run_fields: set[str] = set()
 
-    def emit(self, type: str, data: dict) -> None:
+    def emit(self, type: str, data: dict, *, run_fields: Iterable[str] = ()) -> None:
         if type != "run.delta":
             self.text_end()
+        self._record(type, data, run_fields)
+
+    def _record(self, type: str, data: dict, run_fields: Iterable[str] = ()) -> None:
         self.seq += 1
-        skill_run_event_record(run=self.run, type=type, data=data, seq=self.seq)
+        fields, self.run_fields = self.run_fields.union(run_fields), set()
+        skill_run_event_record(run=self.run, type=type, data=data, seq=self.seq, run_fields=sorted(fields))
 
     def delta(self, text: str) -> None:
         if not text:
             return
         if self.run.first_token_at is None:
+            # Saved with the first delta's event: the first text a listener can see.
             self.run.first_token_at = timezone.now()
-            SkillRun.objects.filter(pk=self.run.pk).update(first_token_at=self.run.first_token_at)
+            self.run_fields.add("first_token_at")
             metrics.first_token_observe(run=self.run)
         self._buffer(self.links.feed(text))
         if self.buffer and time.monotonic() - self.buffer_since >= DELTA_FLUSH_SECONDS:
@@ -318,8 +317,7 @@ class _Recorder:
     def flush(self) -> None:
         if self.buffer:
             text, self.buffer = "".join(self.buffer), []
-            self.seq += 1
-            skill_run_event_record(run=self.run, type="run.delta", data={"text": text}, seq=self.seq)
+            self._record("run.delta", {"text": text})
 
     def handle(self, event: Any) -> Any:
         """Record one agent event; return the run result when it is the last one."""
@@ -404,11 +402,10 @@ def _retryable(exc: BaseException) -> bool:
 
 
 def _fail(run: SkillRun, recorder: "_Recorder", message: str) -> SkillRun:
-    recorder.emit("run.error", {"message": message})
     run.status = RunStatus.FAILED
     run.error = message
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "finished_at"])
+    recorder.emit("run.error", {"message": message}, run_fields=["status", "error", "finished_at"])
     metrics.skill_run_observe(run=run, input_tokens=0, output_tokens=0, cost_usd=0)
     return run
 
@@ -443,7 +440,7 @@ def skill_run_load(*, run_id: str) -> SkillRun | None:
         .first()
     )
     if run is not None and run.skill_version_id is not None:
-        run.skill_version = version_get(run.skill_version_id)
+        run.skill_version = skill_version_get(run.skill_version_id)
     return run
 
 
@@ -477,7 +474,7 @@ def _execute(run: SkillRun, *, decisions: dict[str, bool] | None, note: str) -> 
     run.is_offline = resolved.offline
     run.attempts += 1
     run.trace_id = run.trace_id or tracing.current_trace_id()
-    run.save(update_fields=["status", "started_at", "model", "is_offline", "attempts", "trace_id"])
+    started = ["status", "started_at", "model", "is_offline", "attempts", "trace_id"]
     if decisions is None:
         recorder.emit(
             "run.started",
@@ -487,7 +484,10 @@ def _execute(run: SkillRun, *, decisions: dict[str, bool] | None, note: str) -> 
                 "model": resolved.name,
                 "offline": resolved.offline,
             },
+            run_fields=started,
         )
+    else:
+        run.save(update_fields=started)
 
     limits = version.config.get("limits", {})
     deps = SkillDeps(context=_context_from_run(run), run_id=str(run.id))
@@ -560,20 +560,21 @@ def _execute(run: SkillRun, *, decisions: dict[str, bool] | None, note: str) -> 
     run.cost_usd = cost_usd(resolved=resolved, input_tokens=run.input_tokens, output_tokens=run.output_tokens)
     run.message_history = ModelMessagesTypeAdapter.dump_python(result.all_messages(), mode="json")
     output = result.output
+    # Saved with the run's last event (`run_fields`), in its transaction.
+    ended = ["input_tokens", "output_tokens", "requests", "cost_usd", "message_history", "pending_tool_calls", "status"]
     if isinstance(output, DeferredToolRequests):
         run.pending_tool_calls = [
             {"tool_call_id": call.tool_call_id, "name": call.tool_name, "args": call.args_as_dict()}
             for call in output.approvals
         ]
         run.status = RunStatus.AWAITING_CONFIRMATION
-        recorder.emit("run.confirmation_needed", {"calls": run.pending_tool_calls})
+        recorder.emit("run.confirmation_needed", {"calls": run.pending_tool_calls}, run_fields=ended)
     else:
         # Links and images to hosts off the allow-list carry data out: made inert (docs/security.md).
         run.answer = (run.answer + "\n\n" if run.answer else "") + answer_links_neutralise(str(output))
         run.pending_tool_calls = []
         run.status = RunStatus.SUCCEEDED
         run.finished_at = timezone.now()
-    run.save()
     metrics.skill_run_observe(
         run=run,
         input_tokens=usage.input_tokens or 0,
@@ -596,5 +597,6 @@ def _execute(run: SkillRun, *, decisions: dict[str, bool] | None, note: str) -> 
                 "latency_ms": run.latency_ms,
                 "trace_id": run.trace_id,
             },
+            run_fields=[*ended, "answer", "finished_at"],
         )
     return run

@@ -11,7 +11,7 @@ Invariants:
 """
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -336,11 +336,18 @@ def skill_run_decide(*, user: User, run: SkillRun, approve: bool, note: str = ""
     return run
 
 
-def skill_run_event_record(*, run: SkillRun, type: str, data: dict, seq: int | None = None) -> SkillRunEvent:
-    """Store an event, then broadcast it. Sequence numbers let a client spot a gap and re-sync."""
+def skill_run_event_record(
+    *, run: SkillRun, type: str, data: dict, seq: int | None = None, run_fields: Iterable[str] = ()
+) -> SkillRunEvent:
+    """Store an event, then broadcast it. Sequence numbers let a client spot a gap and re-sync.
+
+    `run_fields` are the run's own changes that come with the event (started, finished): saved in
+    the event's transaction, so whoever reads the event also reads the run as it says."""
     if seq is None:
         seq = (run.events.aggregate(n=Max("seq"))["n"] or 0) + 1
     with transaction.atomic():  # the event and its audit row (docs/audit.md) are stored together
+        if run_fields:
+            run.save(update_fields=list(run_fields))
         event = SkillRunEvent.objects.create(run=run, seq=seq, type=type, data=data)
         audit_run_event(run=run, type=type, data=data)
     broadcast(
