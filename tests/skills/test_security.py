@@ -16,7 +16,7 @@ from pydantic_ai.models.function import DeltaToolCall, FunctionModel
 from domains.ecm.models import Ticket
 from skills.executor import ResolvedModel
 from skills.models import Domain, RunStatus, Skill, SkillRun
-from skills.selectors import skill_get_for_context
+from skills.selectors import skill_get_for_context, skill_list_for_context
 from skills.services import (
     MissingContextError,
     NoSkillMatchedError,
@@ -229,6 +229,20 @@ def test_a_named_skill_runs_exactly_when_guardian_grants_it_to_the_person_or_the
     User.objects.filter(pk=lena.pk).update(is_active=False)
     context.user.refresh_from_db()
     assert skill_get_for_context(context=context, name="show-alerts") is None
+
+
+def test_starting_by_name_allows_exactly_the_skills_each_person_is_offered(demo):
+    """The one-statement grant check agrees with guardian's, as the skill list reads it, for everyone."""
+    decided, offered = {}, {}
+    for user in User.objects.filter(memberships__isnull=False).distinct():
+        context = context_for(user.username)
+        offered[user.username] = sorted(skill.name for skill in skill_list_for_context(context=context))
+        decided[user.username] = sorted(
+            skill.name for skill in Skill.objects.all() if skill_get_for_context(context=context, name=skill.name)
+        )
+
+    assert decided == offered
+    assert any(offered.values()) and not all(len(names) == Skill.objects.count() for names in offered.values())
 
 
 def test_the_superuser_runs_any_skill_without_a_grant_and_starting_by_name_reads_the_grants_once(demo):
