@@ -31,16 +31,31 @@ def budget_list_for_run(*, context: AskerContext, skill: Skill) -> list[Budget]:
     )
 
 
+def _spend_filter(budget: Budget) -> Q:
+    """The runs of its tenant that `budget` counts."""
+    if budget.scope == BudgetScope.TEAM:
+        return Q(team_id=budget.team_id)
+    if budget.scope == BudgetScope.DOMAIN:
+        return Q(skill__domain_id=budget.domain_id)
+    if budget.scope == BudgetScope.SKILL:
+        return Q(skill_id=budget.skill_id)
+    return Q()
+
+
 def budget_spend(*, budget: Budget, start: datetime, end: datetime) -> Decimal:
     """USD recorded by runs in `budget`'s scope queued in [start, end); one indexed aggregate."""
-    runs = SkillRun.objects.filter(tenant_id=budget.tenant_id, queued_at__gte=start, queued_at__lt=end)
-    if budget.scope == BudgetScope.TEAM:
-        runs = runs.filter(team_id=budget.team_id)
-    elif budget.scope == BudgetScope.DOMAIN:
-        runs = runs.filter(skill__domain_id=budget.domain_id)
-    elif budget.scope == BudgetScope.SKILL:
-        runs = runs.filter(skill_id=budget.skill_id)
-    return runs.aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
+    return budget_spend_by_budget(budgets=[budget], start=start, end=end)[budget.pk]
+
+
+def budget_spend_by_budget(*, budgets: list[Budget], start: datetime, end: datetime) -> dict[int, Decimal]:
+    """`budget_spend` of each of one tenant's `budgets`, by id, in one aggregate over the period's runs."""
+    if not budgets:
+        return {}
+    (tenant_id,) = {budget.tenant_id for budget in budgets}
+    totals = SkillRun.objects.filter(tenant_id=tenant_id, queued_at__gte=start, queued_at__lt=end).aggregate(
+        **{f"b{budget.pk}": Sum("cost_usd", filter=_spend_filter(budget)) for budget in budgets}
+    )
+    return {budget.pk: totals[f"b{budget.pk}"] or Decimal(0) for budget in budgets}
 
 
 # --- the usage dashboard and GET /api/usage -------------------------------------------------

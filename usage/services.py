@@ -27,7 +27,7 @@ from skills.models import Skill, SkillRun
 from tenants.context import AskerContext
 from tenants.models import User
 from usage.models import Budget
-from usage.selectors import budget_list_for_run, budget_spend
+from usage.selectors import budget_list_for_run, budget_spend_by_budget
 
 logger = logging.getLogger(__name__)
 WINDOW_SECONDS = 60
@@ -98,9 +98,10 @@ def budget_check(*, context: AskerContext, skill: Skill, now: datetime | None = 
     if not budgets:
         return []
     start, end = month_bounds(now)
+    spends = budget_spend_by_budget(budgets=budgets, start=start, end=end)
     notices = []
     for budget in budgets:
-        spent = budget_spend(budget=budget, start=start, end=end)
+        spent = spends[budget.pk]
         if spent >= budget.monthly_limit_usd:
             raise BudgetExhaustedError(
                 _refusal_text(budget, spent, end),
