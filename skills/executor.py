@@ -67,7 +67,7 @@ from skills.models import EventType, RunStatus, SkillRun, SkillRunEvent, SkillVe
 from skills.offline import OFFLINE_MODEL_NAME, offline_model
 from skills.packs import domain_tool_names
 from skills.selectors import skill_version_get
-from skills.services import skill_run_event_record
+from skills.services import skill_run_events_record
 from tenants.context import AskerContext
 from usage.pricing import run_cost_usd
 
@@ -148,7 +148,8 @@ _agents: dict[int, Agent] = {}
 _agents_lock = threading.Lock()
 
 
-def _who_is_asking(ctx: RunContext[SkillDeps]) -> str:
+async def _who_is_asking(ctx: RunContext[SkillDeps]) -> str:
+    """Async, though it awaits nothing: pydantic-ai hands a sync instruction function to a thread."""
     facts = "\n".join(f"- {key}: {value}" for key, value in ctx.deps.context.summary().items())
     return (
         "## Who is asking\n"
@@ -282,14 +283,19 @@ class _Recorder:
         self.run_fields: set[str] = set()
 
     def emit(self, type: str, data: dict, *, run_fields: Iterable[str] = ()) -> None:
-        if type != "run.delta":
-            self.text_end()
-        self._record(type, data, run_fields)
+        # The text the model wrote up to here (a tool call, the end, an error) is stored with it.
+        pending = self._text_taken() if type != "run.delta" else []
+        self._record([*pending, (type, data)], run_fields)
 
-    def _record(self, type: str, data: dict, run_fields: Iterable[str] = ()) -> None:
-        self.seq += 1
+    def _record(self, events: list[tuple[str, dict]], run_fields: Iterable[str] = ()) -> None:
+        if not events:
+            return
+        numbered = []
+        for type, data in events:
+            self.seq += 1
+            numbered.append((self.seq, type, data))
         fields, self.run_fields = self.run_fields.union(run_fields), set()
-        skill_run_event_record(run=self.run, type=type, data=data, seq=self.seq, run_fields=sorted(fields))
+        skill_run_events_record(run=self.run, events=numbered, run_fields=sorted(fields))
 
     def delta(self, text: str) -> None:
         if not text:
@@ -309,15 +315,22 @@ class _Recorder:
                 self.buffer_since = time.monotonic()
             self.buffer.append(text)
 
-    def text_end(self) -> None:
-        """The model stopped writing (a tool call, the end, an error): what the link filter held goes out."""
+    def _text_taken(self) -> list[tuple[str, dict]]:
+        """What the model wrote and is not stored yet, with what the link filter held back, as an event."""
         self._buffer(self.links.end())
-        self.flush()
+        if not self.buffer:
+            return []
+        text, self.buffer = "".join(self.buffer), []
+        return [("run.delta", {"text": text})]
+
+    def text_end(self) -> None:
+        """The model stopped writing and nothing else follows at once (a retry): its text goes out."""
+        self._record(self._text_taken())
 
     def flush(self) -> None:
         if self.buffer:
             text, self.buffer = "".join(self.buffer), []
-            self._record("run.delta", {"text": text})
+            self._record([("run.delta", {"text": text})])
 
     def handle(self, event: Any) -> Any:
         """Record one agent event; return the run result when it is the last one."""
@@ -359,8 +372,7 @@ class _Recorder:
                 },
             )
         elif isinstance(event, AgentRunResultEvent):
-            self.text_end()
-            return event.result
+            return event.result  # the last text goes out with the run's last event
         return None
 
 

@@ -339,23 +339,30 @@ def skill_run_decide(*, user: User, run: SkillRun, approve: bool, note: str = ""
 def skill_run_event_record(
     *, run: SkillRun, type: str, data: dict, seq: int | None = None, run_fields: Iterable[str] = ()
 ) -> SkillRunEvent:
-    """Store an event, then broadcast it. Sequence numbers let a client spot a gap and re-sync.
-
-    `run_fields` are the run's own changes that come with the event (started, finished): saved in
-    the event's transaction, so whoever reads the event also reads the run as it says."""
+    """Store an event, then broadcast it. Sequence numbers let a client spot a gap and re-sync."""
     if seq is None:
         seq = (run.events.aggregate(n=Max("seq"))["n"] or 0) + 1
-    with transaction.atomic():  # the event and its audit row (docs/audit.md) are stored together
+    return skill_run_events_record(run=run, events=[(seq, type, data)], run_fields=run_fields)[0]
+
+
+def skill_run_events_record(
+    *, run: SkillRun, events: list[tuple[int, str, dict]], run_fields: Iterable[str] = ()
+) -> list[SkillRunEvent]:
+    """Store `(seq, type, data)` events in one transaction, then broadcast them in order.
+
+    `run_fields` are the run's own changes that come with them (started, finished): saved in the
+    same transaction, so whoever reads an event also reads the run as it says."""
+    with transaction.atomic():  # the events and their audit rows (docs/audit.md) are stored together
         if run_fields:
             run.save(update_fields=list(run_fields))
-        event = SkillRunEvent.objects.create(run=run, seq=seq, type=type, data=data)
-        audit_run_event(run=run, type=type, data=data)
-    broadcast(
-        group=run_group(run.id),
-        event_type=type,
-        payload={"run_id": str(run.id), "seq": seq, "data": data},
-    )
-    return event
+        stored = SkillRunEvent.objects.bulk_create(
+            [SkillRunEvent(run=run, seq=seq, type=type, data=data) for seq, type, data in events]
+        )
+        for _, type, data in events:
+            audit_run_event(run=run, type=type, data=data)
+    for seq, type, data in events:
+        broadcast(group=run_group(run.id), event_type=type, payload={"run_id": str(run.id), "seq": seq, "data": data})
+    return stored
 
 
 # --- the sweeper ----------------------------------------------------------------------------
