@@ -168,7 +168,10 @@ def test_a_link_streamed_in_pieces_is_never_stored_or_broadcast(pii_ticket, monk
     _use(monkeypatch, FunctionModel(stream_function=stream, model_name="scripted"))
     monkeypatch.setattr("skills.executor.DELTA_FLUSH_SECONDS", 0)  # every piece its own event
     broadcasts = []
-    monkeypatch.setattr("skills.services.broadcast", lambda **kwargs: broadcasts.append(kwargs))
+    monkeypatch.setattr(
+        "skills.services.broadcast_many",
+        lambda **kwargs: broadcasts.extend({"event_type": t, "payload": p} for t, p in kwargs["messages"]),
+    )
 
     run = skill_run_start(context=context_for("sarah"), message="show ticket 1042", skill_name="ticket-detail")
 
