@@ -56,6 +56,14 @@ def _chain_lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
 
 
+def _chain_tail() -> dict | None:
+    """The last online row's seq and hash (read on every append, under the chain lock)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT seq, hash FROM {AuditEvent._meta.db_table} ORDER BY seq DESC LIMIT 1")  # noqa: S608
+        row = cursor.fetchone()
+    return {"seq": row[0], "hash": row[1]} if row else None
+
+
 def _last_archived() -> dict | None:
     """The chain's tail when every online row has been archived: the chain goes on, it does not restart."""
     last = AuditSegment.objects.order_by("-last_seq").values("last_seq", "last_hash").first()
@@ -110,7 +118,7 @@ def audit_event_append(
         # it must, since a change and its audit row are stored together or not at all.
         with transaction.atomic(savepoint=False):
             _chain_lock()
-            last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first() or _last_archived()
+            last = _chain_tail() or _last_archived()
             # The time is taken under the lock, so it never goes backwards along the chain.
             fields["occurred_at"] = timezone.now()
             fields["seq"] = (last["seq"] + 1) if last else 1
