@@ -17,7 +17,8 @@ from usage.models import Budget, BudgetScope
 
 
 def budget_list_for_run(*, context: AskerContext, skill: Skill) -> list[Budget]:
-    """The enabled budgets a run of `skill` by `context` counts against, tenant-wide first."""
+    """The enabled budgets a run of `skill` by `context` counts against, tenant-wide first. Read on
+    every ask; what a refusal or a warning names (`Budget.label`) is loaded only for those."""
     return list(
         Budget.objects.filter(tenant=context.tenant, enabled=True)
         .filter(
@@ -26,7 +27,6 @@ def budget_list_for_run(*, context: AskerContext, skill: Skill) -> list[Budget]:
             | Q(scope=BudgetScope.DOMAIN, domain_id=skill.domain_id)
             | Q(scope=BudgetScope.SKILL, skill=skill)
         )
-        .select_related("tenant", "team", "domain", "skill")
         .order_by("scope", "pk")
     )
 
