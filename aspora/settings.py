@@ -207,6 +207,9 @@ AXES_LOCKOUT_CALLABLE = "identity.lockout.lockout_response"
 # Websockets re-check their session this often (seconds; 0: only on each incoming message) and
 # close with 4440 once it was signed out, the account deactivated or the password changed.
 ASPORA_WS_SESSION_RECHECK_SECONDS = env.float("ASPORA_WS_SESSION_RECHECK_SECONDS", default=30.0)
+# A followed run that is quiet this long is re-read from its stored events: the channel layer may
+# have lost its last event, which no later `seq` would reveal (bridges/consumers.py). 0: never.
+ASPORA_WS_RUN_RESYNC_SECONDS = env.float("ASPORA_WS_RUN_RESYNC_SECONDS", default=2.0)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"

@@ -15,12 +15,14 @@ someone else's run is refused exactly like a missing one. Every consumer re-chec
 """
 
 import asyncio
+import time
 import uuid
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from aspora.errors import ApplicationError
 from aspora.observability.metrics import WebsocketGaugeMixin
@@ -36,6 +38,7 @@ from tenants.services import asker_context_build
 
 UNAUTHENTICATED = 4401
 NOT_FOUND = 4404
+RUN_ENDED = {"run.final", "run.error"}  # nothing follows these: a followed run stops being re-read
 
 
 def _authenticated(scope) -> bool:
@@ -76,24 +79,48 @@ class NoConnectionSweepMixin:
 
 
 class RunFollowerMixin:
-    """Follows any number of runs on one socket, in order and without gaps."""
+    """Follows any number of runs on one socket, in order and without gaps.
+
+    A live event the channel layer lost shows as a jump in `seq`, and the stored events are re-read.
+    A lost *last* event (the answer) leaves no jump to see: so an unfinished run that has been
+    quiet for `ASPORA_WS_RUN_RESYNC_SECONDS` is re-read from the store too, until it ends."""
 
     def _followed(self) -> dict:
         if not hasattr(self, "_last_seq"):
             self._last_seq: dict[str, int] = {}
             self._runs: dict[str, object] = {}
+            self._heard: dict[str, float] = {}  # when each run's last event went out
+            self._ended: set[str] = set()
+            self._quiet_watch: asyncio.Task | None = None
         return self._last_seq
+
+    def _follow_start(self, key: str, after: int) -> None:
+        self._followed()[key] = after
+        self._heard[key] = time.monotonic()
+        if self._quiet_watch is None and settings.ASPORA_WS_RUN_RESYNC_SECONDS > 0:
+            self._quiet_watch = asyncio.create_task(self._quiet_runs_resync())
 
     async def follow_run(self, run, after: int = 0) -> None:
         key = str(run.id)
-        self._followed()[key] = after
+        self._follow_start(key, after)
         self._runs[key] = run
         await self.channel_layer.group_add(group_name("run", run.id), self.channel_name)
         await self._resync(key)
 
     async def unfollow_all(self) -> None:
+        if getattr(self, "_quiet_watch", None) is not None:
+            self._quiet_watch.cancel()
         for key in list(self._followed()):
             await self.channel_layer.group_discard(group_name("run", key), self.channel_name)
+
+    async def _quiet_runs_resync(self) -> None:
+        interval = settings.ASPORA_WS_RUN_RESYNC_SECONDS
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for key in list(self._followed()):
+                if key not in self._ended and now - self._heard.get(key, 0) >= interval:
+                    await self._resync(key)
 
     async def _resync(self, key: str) -> None:
         run = self._runs.get(key) or await _run_for(self.scope["user"], key)
@@ -101,8 +128,8 @@ class RunFollowerMixin:
             return
         self._runs[key] = run
         for event in await _stored_after(run, self._last_seq[key]):
-            await self.send_json(event)
-            self._last_seq[key] = event["seq"]
+            if event["seq"] > self._last_seq[key]:  # a live event may have passed it on meanwhile
+                await self._send_event(key, event)
 
     async def _forward(self, message):
         key, seq = message["run_id"], message["seq"]
@@ -112,8 +139,14 @@ class RunFollowerMixin:
         if seq > last + 1:
             await self._resync(key)
             return
-        await self.send_json(_event_out(key, seq, message["event"], message["data"]))
-        self._last_seq[key] = seq
+        await self._send_event(key, _event_out(key, seq, message["event"], message["data"]))
+
+    async def _send_event(self, key: str, event: dict) -> None:
+        await self.send_json(event)
+        self._last_seq[key] = event["seq"]
+        self._heard[key] = time.monotonic()
+        if event["event"] in RUN_ENDED:
+            self._ended.add(key)
 
     run_started = run_delta = run_tool_call = run_tool_result = _forward
     run_confirmation_needed = run_confirmed = run_final = run_error = _forward
@@ -224,7 +257,7 @@ class ConsoleConsumer(
             return
         run_id = uuid.uuid4()
         # Listen first: on the embedded default the run executes while `_start` is running.
-        self._followed()[str(run_id)] = 0
+        self._follow_start(str(run_id), 0)
         await self.channel_layer.group_add(group_name("run", run_id), self.channel_name)
         task = asyncio.create_task(self._start(run_id, message, content))
         self._tasks.add(task)
@@ -235,6 +268,7 @@ class ConsoleConsumer(
         try:
             run = await _start_run(user, run_id, message, content.get("skill"), content.get("conversation_id"))
         except ApplicationError as exc:
+            self._ended.add(str(run_id))
             await self.send_json(
                 {
                     "event": "run.refused",

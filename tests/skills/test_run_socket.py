@@ -120,6 +120,25 @@ async def test_a_gap_in_live_events_is_filled_from_the_stored_events():
     await socket.disconnect()
 
 
+async def test_a_lost_last_event_still_reaches_the_listener(settings):
+    """No later event can show the gap when the answer itself is lost: a quiet run is re-read."""
+    settings.ASPORA_WS_RUN_RESYNC_SECONDS = 0.2
+    run = await _start("sarah", "escalate ticket 1043 because customs")
+    socket = await _socket(run, "sarah")
+    await socket.connect()
+    last = (await _until(socket, "run.confirmation_needed"))[-1]["seq"]
+
+    # The run ends and its answer is stored, but the answer's broadcast is lost.
+    await database_sync_to_async(SkillRunEvent.objects.create)(
+        run=run, seq=last + 1, type="run.final", data={"answer": "Escalated.", "answer_html": "<p>Escalated.</p>"}
+    )
+    final = await socket.receive_json_from(timeout=5)
+
+    assert (final["event"], final["seq"], final["data"]["answer"]) == ("run.final", last + 1, "Escalated.")
+    assert await socket.receive_nothing(timeout=0.6)  # an ended run is neither re-read nor repeated
+    await socket.disconnect()
+
+
 async def test_a_live_event_is_passed_on_without_a_database_hop(monkeypatch):
     run = await _start("sarah", "escalate ticket 1043 because customs")
     socket = await _socket(run, "sarah")
