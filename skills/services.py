@@ -336,13 +336,11 @@ def skill_run_decide(*, user: User, run: SkillRun, approve: bool, note: str = ""
     return run
 
 
-def skill_run_event_record(
-    *, run: SkillRun, type: str, data: dict, seq: int | None = None, run_fields: Iterable[str] = ()
-) -> SkillRunEvent:
+def skill_run_event_record(*, run: SkillRun, type: str, data: dict, seq: int | None = None) -> SkillRunEvent:
     """Store an event, then broadcast it. Sequence numbers let a client spot a gap and re-sync."""
     if seq is None:
         seq = (run.events.aggregate(n=Max("seq"))["n"] or 0) + 1
-    return skill_run_events_record(run=run, events=[(seq, type, data)], run_fields=run_fields)[0]
+    return skill_run_events_record(run=run, events=[(seq, type, data)])[0]
 
 
 def skill_run_events_record(
