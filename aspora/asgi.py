@@ -14,8 +14,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
 
 from aspora.routing import websocket_urlpatterns  # noqa: E402
+from aspora.runtime import startup_objects_freeze  # noqa: E402
 from bridges.slack.asgi import slack_events_shortcut  # noqa: E402
 
 if settings.ASPORA_WATCH_DOMAINS:
@@ -30,3 +32,6 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+get_resolver().url_patterns  # noqa: B018 - the URLconf and its views load now, not on the first request
+startup_objects_freeze()

@@ -19,8 +19,11 @@ DATABASE_RETRIES = 12
 @worker_init.connect
 def _executor_preload(**kwargs) -> None:
     """Import the executor (pydantic-ai: ~1 s) once in the worker's parent, before it forks, not in
-    each child's first run."""
+    each child's first run; then freeze what start-up loaded (aspora/runtime.py)."""
     import skills.executor  # noqa: F401
+    from aspora.runtime import startup_objects_freeze
+
+    startup_objects_freeze()
 
 
 # Nobody waits for a run's task result (the run's own record and events are its result): storing
