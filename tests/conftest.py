@@ -2,6 +2,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
+from django.db import connection
 
 from tests.factories import team_make, tenant_make, user_make
 
@@ -25,6 +26,21 @@ def _fast_password_hashing(settings):
 def _fresh_rate_limits():
     """Rate-limit windows (usage/services.py) live in the cache: no test inherits another's asks."""
     cache.clear()
+
+
+@pytest.fixture
+def one_pooled_connection(transactional_db):
+    """A PostgreSQL pool of exactly one connection: every request, command and checkout below
+    borrows the same backend."""
+    options = connection.settings_dict["OPTIONS"]
+    saved = options["pool"]
+    connection.close()
+    connection.close_pool()
+    options["pool"] = {**saved, "min_size": 1, "max_size": 1}
+    yield
+    connection.close()
+    connection.close_pool()
+    options["pool"] = saved
 
 
 @pytest.fixture

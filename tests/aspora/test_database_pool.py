@@ -11,20 +11,6 @@ from skills.models import Skill
 pytestmark = pytest.mark.services
 
 
-@pytest.fixture
-def one_pooled_connection(transactional_db):
-    """A pool of exactly one connection, so the next checkout is the connection we tampered with."""
-    options = connection.settings_dict["OPTIONS"]
-    saved = options["pool"]
-    connection.close()
-    connection.close_pool()
-    options["pool"] = {**saved, "min_size": 1, "max_size": 1}
-    yield
-    connection.close()
-    connection.close_pool()
-    options["pool"] = saved
-
-
 def _backend_pid() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")

@@ -113,20 +113,6 @@ async def test_a_ticket_resolved_in_the_console_names_the_person(demo):  # noqa:
     assert await database_sync_to_async(_actors)(1047) == ["amir"]
 
 
-@pytest.fixture
-def one_pooled_connection(transactional_db):
-    """A pool of exactly one connection: every request and command below borrows the same backend."""
-    options = connection.settings_dict["OPTIONS"]
-    saved = options["pool"]
-    connection.close()
-    connection.close_pool()
-    options["pool"] = {**saved, "min_size": 1, "max_size": 1}
-    yield
-    connection.close()
-    connection.close_pool()
-    options["pool"] = saved
-
-
 @pytest.mark.urls("tests.audit.test_actor")
 def test_requests_on_one_pooled_connection_never_carry_the_last_persons_name(demo, one_pooled_connection):  # noqa: F811
     nina, raj, anonymous = Client(), Client(), Client()
