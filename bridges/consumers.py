@@ -31,6 +31,7 @@ from aspora.realtime import group_name, user_group
 from aspora.text import markdown_to_safe_html
 from audit.actor import audit_actor
 from identity.sockets import SessionWatchMixin
+from skills.models import EventType
 from skills.selectors import conversation_get_for_user, skill_run_events_after, skill_run_ref_for_user
 from skills.services import skill_run_decide, skill_run_start
 from tenants.context import Channel
@@ -38,7 +39,7 @@ from tenants.services import asker_context_build
 
 UNAUTHENTICATED = 4401
 NOT_FOUND = 4404
-RUN_ENDED = {"run.final", "run.error"}  # nothing follows these: a followed run stops being re-read
+RUN_ENDED = {EventType.FINAL, EventType.ERROR}  # nothing follows these: a followed run stops being re-read
 
 
 def _authenticated(scope) -> bool:
@@ -119,7 +120,7 @@ class RunFollowerMixin:
             await asyncio.sleep(interval)
             now = time.monotonic()
             for key in list(self._followed()):
-                if key not in self._ended and now - self._heard.get(key, 0) >= interval:
+                if key not in self._ended and now - self._heard[key] >= interval:
                     await self._resync(key)
 
     async def _resync(self, key: str) -> None:

@@ -315,22 +315,24 @@ class _Recorder:
                 self.buffer_since = time.monotonic()
             self.buffer.append(text)
 
-    def _text_taken(self) -> list[tuple[str, dict]]:
-        """What the model wrote and is not stored yet, with what the link filter held back, as an event."""
-        self._buffer(self.links.end())
+    def _buffer_taken(self) -> list[tuple[str, dict]]:
+        """The buffered text as a delta event to record (none when nothing is buffered)."""
         if not self.buffer:
             return []
         text, self.buffer = "".join(self.buffer), []
         return [("run.delta", {"text": text})]
+
+    def _text_taken(self) -> list[tuple[str, dict]]:
+        """What the model wrote and is not stored yet, with what the link filter held back."""
+        self._buffer(self.links.end())
+        return self._buffer_taken()
 
     def text_end(self) -> None:
         """The model stopped writing and nothing else follows at once (a retry): its text goes out."""
         self._record(self._text_taken())
 
     def flush(self) -> None:
-        if self.buffer:
-            text, self.buffer = "".join(self.buffer), []
-            self._record([("run.delta", {"text": text})])
+        self._record(self._buffer_taken())
 
     def handle(self, event: Any) -> Any:
         """Record one agent event; return the run result when it is the last one."""
