@@ -21,7 +21,10 @@ def test_a_connection_killed_while_idle_in_the_pool_is_replaced(one_pooled_conne
     killed = _backend_pid()
     connection.close()  # back to the pool, idle
     with psycopg.connect(connection.pool.conninfo, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", [killed])
+        # The signal is asynchronous; the timeout (ms) waits until the backend has really gone, as
+        # it has for a connection that sat killed in the pool before a request came for it.
+        terminated = admin.execute("SELECT pg_terminate_backend(%s, 5000)", [killed]).fetchone()[0]
+    assert terminated
 
     # What a request does next: borrow a connection and query. It works, on a new backend.
     assert Skill.objects.count() >= 0
