@@ -1,4 +1,5 @@
 import pytest
+from celery import _state as celery_state
 
 from aspora.celery import app as celery_app
 from domains.ecm.demo import ecm_demo_seed
@@ -20,6 +21,10 @@ def eager_tasks():
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, True
     yield
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
+    # An eager task sets Celery's process-wide "a join would block" flag and restores it on return;
+    # two eager tasks in different threads (a Slack flood) can restore each other's value and leave
+    # it set, and a later test's `.get()` then fails with "Never call result.get() within a task!".
+    celery_state._set_task_join_will_block(False)
 
 
 @pytest.fixture
