@@ -131,11 +131,23 @@ if PRODUCTION:
     # checks without a round trip unless the connection has something to say (aspora/postgresql).
     DATABASES["default"]["ENGINE"] = "aspora.postgresql"
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=1),
         "max_size": env.int("DATABASE_POOL_MAX", default=10),
         "timeout": 10,
     }
+    # Values travel as parameters and a statement a pooled connection has run twice is prepared, so
+    # PostgreSQL plans it once per connection instead of on every request, task and event write
+    # (half of its CPU per run in bench/executor_overhead.py). Django turns preparing off by default
+    # for transaction-mode poolers; behind one, set DATABASE_PREPARE_THRESHOLD=off.
+    prepare_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="2").strip().lower()
+    if prepare_threshold != "off" and not prepare_threshold.isdigit():
+        raise ImproperlyConfigured(
+            f"DATABASE_PREPARE_THRESHOLD must be a whole number or 'off', not {prepare_threshold!r}."
+        )
+    options["server_side_binding"] = True
+    options["prepare_threshold"] = None if prepare_threshold == "off" else int(prepare_threshold)
 else:
     DATABASES = {
         "default": {

@@ -1,6 +1,11 @@
 """The PostgreSQL pool hands out working connections: one whose backend was killed while it sat in
 the pool is replaced, not given to a request to fail on; a healthy one costs no round trip."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import psycopg
 import pytest
 from django.db import connection
@@ -43,3 +48,40 @@ def test_a_healthy_idle_connection_is_handed_out_without_asking_the_server(one_p
         connection.close()
 
     assert asked == []
+
+
+def test_a_statement_a_connection_runs_again_is_prepared_once(one_pooled_connection):
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return [row[0] for row in cursor.fetchall() if "skills_skill" in row[0]]
+
+    Skill.objects.filter(name="my-tickets").first()
+    assert prepared() == []  # a statement seen once is only parsed and planned, as always
+
+    for _ in range(3):  # the next request, task or event write that runs it uses the prepared plan
+        Skill.objects.filter(name="my-tickets").first()
+    statements = prepared()
+    assert len(statements) == 1
+    assert '"skills_skill"."name" = $1' in statements[0]  # the value is a parameter, not inlined
+
+
+def _prepare_threshold_under(value: str) -> subprocess.CompletedProcess:
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['OPTIONS']['prepare_threshold'])"
+    )
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "aspora.settings", "DATABASE_PREPARE_THRESHOLD": value}
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=root, env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_preparing_can_be_switched_off_for_a_pooler_and_a_typo_is_named():
+    assert _prepare_threshold_under("off").stdout.split()[-1] == "None"
+    assert _prepare_threshold_under("5").stdout.split()[-1] == "5"
+
+    wrong = _prepare_threshold_under("sometimes")
+    assert wrong.returncode != 0
+    assert "DATABASE_PREPARE_THRESHOLD must be a whole number or 'off', not 'sometimes'" in wrong.stderr
