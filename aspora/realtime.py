@@ -58,27 +58,17 @@ def broadcast(*, group: str, event_type: str, payload: dict) -> None:
     """Send to the group's listeners, best effort: what is broadcast is already stored (a run's events,
     a notification), and listeners catch up from the store by `seq`. So a channel layer that is down
     (Redis restarting) costs listeners a re-sync, never the run or the write that broadcast it."""
-    broadcast_many(group=group, messages=[(event_type, payload)])
-
-
-def broadcast_many(*, group: str, messages: list[tuple[str, dict]]) -> None:
-    """`broadcast` of several `(event_type, payload)` in order, with one hop to the loop for all."""
     group = _checked(group)
+    message = _message(event_type, payload)
     layer = get_channel_layer()
-
-    async def send_all() -> None:
-        for event_type, payload in messages:
-            await layer.group_send(group, _message(event_type, payload))
-
     try:
         if _in_server_thread():
             # The in-memory layer (embedded default) only wakes listeners from the server's own loop.
-            async_to_sync(send_all)()
+            async_to_sync(layer.group_send)(group, message)
         else:
-            eventloop.run(send_all())
+            eventloop.run(layer.group_send(group, message))
     except (RedisError, OSError) as exc:
-        types = ", ".join(event_type for event_type, _ in messages)
-        logger.warning("broadcast of %s to %s lost: channel layer unreachable (%s)", types, group, exc)
+        logger.warning("broadcast of %s to %s lost: channel layer unreachable (%s)", event_type, group, exc)
 
 
 async def abroadcast(*, group: str, event_type: str, payload: dict) -> None:

@@ -149,6 +149,11 @@ class RunFollowerMixin:
         if event["event"] in RUN_ENDED:
             self._ended.add(key)
 
+    async def run_events(self, message):
+        """Several events of one run stored together, in one message (skill_run_events_record)."""
+        for event in message["events"]:
+            await self._forward({"run_id": message["run_id"], **event})
+
     run_started = run_delta = run_tool_call = run_tool_result = _forward
     run_confirmation_needed = run_confirmed = run_final = run_error = _forward
     run_notice = _forward  # a budget past its warning line (usage/services.py)

@@ -24,7 +24,7 @@ from guardian.shortcuts import assign_perm
 from pydantic import ValidationError
 
 from aspora.errors import ApplicationError
-from aspora.realtime import broadcast_many, group_name
+from aspora.realtime import broadcast, group_name
 from audit.services import audit_run_event, audit_run_refused
 from skills.models import Conversation, Domain, RunStatus, Skill, SkillRun, SkillRunEvent, SkillVersion, Source
 from skills.packs import PackProblem, ParsedSkill, SkillEntry, domain_tool_names, skill_text_parse, validation_problems
@@ -358,10 +358,14 @@ def skill_run_events_record(
         )
         for _, type, data in events:
             audit_run_event(run=run, type=type, data=data)
-    broadcast_many(
-        group=run_group(run.id),
-        messages=[(type, {"run_id": str(run.id), "seq": seq, "data": data}) for seq, type, data in events],
-    )
+    if len(events) == 1:
+        ((seq, type, data),) = events
+        broadcast(group=run_group(run.id), event_type=type, payload={"run_id": str(run.id), "seq": seq, "data": data})
+    else:
+        # One channel-layer message for the lot: a listening server takes each message off Redis in
+        # several serialized round trips, so under load messages, not bytes, are what queue up.
+        batch = [{"seq": seq, "event": type, "data": data} for seq, type, data in events]
+        broadcast(group=run_group(run.id), event_type="run.events", payload={"run_id": str(run.id), "events": batch})
     return stored
 
 

@@ -167,11 +167,13 @@ def test_a_link_streamed_in_pieces_is_never_stored_or_broadcast(pii_ticket, monk
 
     _use(monkeypatch, FunctionModel(stream_function=stream, model_name="scripted"))
     monkeypatch.setattr("skills.executor.DELTA_FLUSH_SECONDS", 0)  # every piece its own event
-    broadcasts = []
-    monkeypatch.setattr(
-        "skills.services.broadcast_many",
-        lambda **kwargs: broadcasts.extend({"event_type": t, "payload": p} for t, p in kwargs["messages"]),
-    )
+    broadcasts = []  # every event sent to listeners, those sent together in one `run.events` too
+
+    def sent_to_listeners(*, group, event_type, payload):
+        together = payload.get("events") if event_type == "run.events" else [{"event": event_type, **payload}]
+        broadcasts.extend({"event_type": event["event"], "payload": event} for event in together)
+
+    monkeypatch.setattr("skills.services.broadcast", sent_to_listeners)
 
     run = skill_run_start(context=context_for("sarah"), message="show ticket 1042", skill_name="ticket-detail")
 

@@ -2,13 +2,14 @@
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from aspora.asgi import application
 from aspora.realtime import abroadcast
 from skills.models import SkillRunEvent
-from skills.services import run_group, skill_run_decide, skill_run_start
+from skills.services import run_group, skill_run_decide, skill_run_events_record, skill_run_start
 from tenants.models import User
 from tests.skills.conftest import context_for
 
@@ -157,6 +158,30 @@ async def test_a_live_event_is_passed_on_without_a_database_hop(monkeypatch):
 
     assert (received["seq"], received["data"]) == (last + 1, {"text": "live"})
     assert sweeps == []
+    await socket.disconnect()
+
+
+async def test_events_stored_together_reach_the_listener_in_order_as_one_message(monkeypatch):
+    run = await _start("sarah", "escalate ticket 1043 because customs")
+    socket = await _socket(run, "sarah")
+    await socket.connect()
+    last = (await _until(socket, "run.confirmation_needed"))[-1]["seq"]
+    layer, sent = get_channel_layer(), []
+    group_send = layer.group_send
+
+    async def counted(group, message):
+        sent.append(message["type"])
+        await group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", counted)
+
+    together = [(last + 1, "run.delta", {"text": "Escalated."}), (last + 2, "run.final", {"answer": "Escalated."})]
+    await database_sync_to_async(skill_run_events_record)(run=run, events=together)
+    received = [await socket.receive_json_from(timeout=5) for _ in range(2)]
+
+    assert [(e["seq"], e["event"]) for e in received] == [(last + 1, "run.delta"), (last + 2, "run.final")]
+    assert sent == ["run_events"]  # one message for the server to take off the channel layer, not two
+    assert await socket.receive_nothing(timeout=0.2)
     await socket.disconnect()
 
 
