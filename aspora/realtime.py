@@ -39,7 +39,7 @@ def _checked(group: str) -> str:
 
 
 def _message(event_type: str, payload: dict) -> dict:
-    # A dotted event type (`run.delta`) reaches the consumer's `run_delta()` handler.
+    # A dotted event type (`run.events`) reaches the consumer's `run_events()` handler.
     return {"type": event_type.replace(".", "_"), "event": event_type, **payload}
 
 

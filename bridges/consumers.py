@@ -132,15 +132,15 @@ class RunFollowerMixin:
             if event["seq"] > self._last_seq[key]:  # a live event may have passed it on meanwhile
                 await self._send_event(key, event)
 
-    async def _forward(self, message):
-        key, seq = message["run_id"], message["seq"]
+    async def _forward(self, key: str, event: dict) -> None:
+        seq = event["seq"]
         last = self._followed().get(key)
         if last is None or seq <= last:
             return
         if seq > last + 1:
             await self._resync(key)
             return
-        await self._send_event(key, _event_out(key, seq, message["event"], message["data"]))
+        await self._send_event(key, _event_out(key, seq, event["event"], event["data"]))
 
     async def _send_event(self, key: str, event: dict) -> None:
         await self.send_json(event)
@@ -150,13 +150,9 @@ class RunFollowerMixin:
             self._ended.add(key)
 
     async def run_events(self, message):
-        """Several events of one run stored together, in one message (skill_run_events_record)."""
+        """A run's events as it stored them, one or several to a message (skill_run_events_record)."""
         for event in message["events"]:
-            await self._forward({"run_id": message["run_id"], **event})
-
-    run_started = run_delta = run_tool_call = run_tool_result = _forward
-    run_confirmation_needed = run_confirmed = run_final = run_error = _forward
-    run_notice = _forward  # a budget past its warning line (usage/services.py)
+            await self._forward(message["run_id"], event)
 
 
 class PortalEventsConsumer(WebsocketGaugeMixin, SessionWatchMixin, NoConnectionSweepMixin, AsyncJsonWebsocketConsumer):

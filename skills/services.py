@@ -358,14 +358,10 @@ def skill_run_events_record(
         )
         for _, type, data in events:
             audit_run_event(run=run, type=type, data=data)
-    if len(events) == 1:
-        ((seq, type, data),) = events
-        broadcast(group=run_group(run.id), event_type=type, payload={"run_id": str(run.id), "seq": seq, "data": data})
-    else:
-        # One channel-layer message for the lot: a listening server takes each message off Redis in
-        # several serialized round trips, so under load messages, not bytes, are what queue up.
-        batch = [{"seq": seq, "event": type, "data": data} for seq, type, data in events]
-        broadcast(group=run_group(run.id), event_type="run.events", payload={"run_id": str(run.id), "events": batch})
+    # Always one message, however many events: a listening server takes each message off Redis in
+    # several serialized round trips, so under load the number of messages is what queues up.
+    batch = [{"seq": seq, "event": type, "data": data} for seq, type, data in events]
+    broadcast(group=run_group(run.id), event_type="run.events", payload={"run_id": str(run.id), "events": batch})
     return stored
 
 

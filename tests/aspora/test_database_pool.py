@@ -1,10 +1,7 @@
 """The PostgreSQL pool hands out working connections: one whose backend was killed while it sat in
 the pool is replaced, not given to a request to fail on; a healthy one costs no round trip."""
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -12,6 +9,7 @@ from django.db import connection
 from psycopg_pool import ConnectionPool
 
 from skills.models import Skill
+from tests.processes import django_script_run
 
 pytestmark = pytest.mark.services
 
@@ -71,11 +69,7 @@ def _prepare_threshold_under(value: str) -> subprocess.CompletedProcess:
         "import django; django.setup(); from django.conf import settings; "
         "print(settings.DATABASES['default']['OPTIONS']['prepare_threshold'])"
     )
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "aspora.settings", "DATABASE_PREPARE_THRESHOLD": value}
-    root = Path(__file__).resolve().parents[2]
-    return subprocess.run(
-        [sys.executable, "-c", script], cwd=root, env=environment, capture_output=True, text=True, timeout=60
-    )
+    return django_script_run(script, env={"DATABASE_PREPARE_THRESHOLD": value})
 
 
 def test_preparing_can_be_switched_off_for_a_pooler_and_a_typo_is_named():

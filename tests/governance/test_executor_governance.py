@@ -167,11 +167,10 @@ def test_a_link_streamed_in_pieces_is_never_stored_or_broadcast(pii_ticket, monk
 
     _use(monkeypatch, FunctionModel(stream_function=stream, model_name="scripted"))
     monkeypatch.setattr("skills.executor.DELTA_FLUSH_SECONDS", 0)  # every piece its own event
-    broadcasts = []  # every event sent to listeners, those sent together in one `run.events` too
+    broadcasts = []  # every event sent to listeners
 
     def sent_to_listeners(*, group, event_type, payload):
-        together = payload.get("events") if event_type == "run.events" else [{"event": event_type, **payload}]
-        broadcasts.extend({"event_type": event["event"], "payload": event} for event in together)
+        broadcasts.extend({"event_type": event["event"], "payload": event} for event in payload["events"])
 
     monkeypatch.setattr("skills.services.broadcast", sent_to_listeners)
 

@@ -4,15 +4,12 @@ its arguments, the exception text and `extra=` fields, in the text and in the JS
 import io
 import json
 import logging
-import os
-import subprocess
-import sys
 from contextlib import contextmanager
-from pathlib import Path
 
 from django.conf import settings
 
 from aspora.redaction import RedactingFilter
+from tests.processes import django_script_run
 
 IBAN, CARD = "GB82 WEST 1234 5698 7654 32", "4242 4242 4242 4242"
 EMAIL, PHONE = "rahul.sharma@gmail.com", "+971 50 123 4567"
@@ -75,16 +72,8 @@ def test_the_console_handler_writes_no_pii():
 
 def test_json_log_lines_carry_no_pii_in_message_exception_or_extra_fields():
     """The production format, from a process configured by the real settings."""
-    env = {**os.environ, "ASPORA_LOG_FORMAT": "json", "DJANGO_SETTINGS_MODULE": "aspora.settings"}
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); " + LOG_PII],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = django_script_run("import django; django.setup(); " + LOG_PII, env={"ASPORA_LOG_FORMAT": "json"})
+    assert result.returncode == 0, result.stderr
 
     lines = [json.loads(line) for line in result.stderr.splitlines()]
     info, error = (line for line in lines if line["logger"] == "aspora.refunds")

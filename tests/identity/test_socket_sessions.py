@@ -129,8 +129,8 @@ async def test_a_changed_password_stops_a_runs_socket(demo, settings):  # noqa: 
     await change_password()
 
     assert await _ended(socket, timeout=3) == "password_changed"
-    late = {"run_id": str(run.id), "seq": 999, "data": {"text": "late"}}
-    await abroadcast(group=run_group(run.id), event_type="run.delta", payload=late)
+    late = {"run_id": str(run.id), "events": [{"seq": 999, "event": "run.delta", "data": {"text": "late"}}]}
+    await abroadcast(group=run_group(run.id), event_type="run.events", payload=late)
     assert await socket.receive_nothing(timeout=0.3)
     await socket.disconnect()
 

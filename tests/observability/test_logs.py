@@ -1,12 +1,10 @@
 """Logs as configured by settings: JSON lines with the trace id when asked, plain lines for a console."""
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import django_script_run
+
 SCRIPT = """
 import logging
 import django
@@ -22,11 +20,7 @@ with tracer.start_as_current_span("work") as span:
 
 
 def _run(**env) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ASPORA_LOG", "OTEL_"))}
-    environment.update({"DJANGO_SETTINGS_MODULE": "aspora.settings", **env})
-    return subprocess.run(
-        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
-    )
+    return django_script_run(SCRIPT, env=env, drop=("ASPORA_LOG", "OTEL_"))
 
 
 def test_json_logs_carry_the_active_trace_and_span_ids():

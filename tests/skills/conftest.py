@@ -1,5 +1,5 @@
 import pytest
-from celery import _state as celery_state
+from celery.result import allow_join_result
 
 from aspora.celery import app as celery_app
 from domains.ecm.demo import ecm_demo_seed
@@ -19,12 +19,13 @@ def eager_tasks():
     """Run Celery tasks in-process, as the embedded default does, whatever the mode of the suite."""
     previous = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
     # An eager task sets Celery's process-wide "a join would block" flag and restores it on return;
     # two eager tasks in different threads (a Slack flood) can restore each other's value and leave
     # it set, and a later test's `.get()` then fails with "Never call result.get() within a task!".
-    celery_state._set_task_join_will_block(False)
+    # `allow_join_result` puts back on exit the value the flag had when the test began.
+    with allow_join_result():
+        yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
 
 
 @pytest.fixture

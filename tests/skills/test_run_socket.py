@@ -40,6 +40,12 @@ async def _socket(run, username: str, after: int = 0) -> WebsocketCommunicator:
     return WebsocketCommunicator(application, f"/ws/runs/{run.id}/?after={after}", headers=headers)
 
 
+async def _delta_live(run, seq: int, data: dict) -> None:
+    """The broadcast of one stored delta, as skill_run_events_record sends it."""
+    payload = {"run_id": str(run.id), "events": [{"seq": seq, "event": "run.delta", "data": data}]}
+    await abroadcast(group=run_group(run.id), event_type="run.events", payload=payload)
+
+
 async def _until(socket: WebsocketCommunicator, event: str) -> list[dict]:
     received = []
     while not received or received[-1]["event"] != event:
@@ -103,14 +109,9 @@ async def test_a_gap_in_live_events_is_filled_from_the_stored_events():
     await _store_silently(run, last + 1, "lost one ")
     await _store_silently(run, last + 2, "lost two ")
     await _store_silently(run, last + 3, "arrived")
-    group = run_group(run.id)
-    await abroadcast(
-        group=group,
-        event_type="run.delta",
-        payload={"run_id": str(run.id), "seq": last + 3, "data": {"text": "arrived"}},
-    )
+    await _delta_live(run, last + 3, {"text": "arrived"})
     received = [await socket.receive_json_from(timeout=5) for _ in range(3)]
-    await abroadcast(group=group, event_type="run.delta", payload={"run_id": str(run.id), "seq": last + 2, "data": {}})
+    await _delta_live(run, last + 2, {})
 
     assert [(e["seq"], e["data"]["text"]) for e in received] == [
         (last + 1, "lost one "),
@@ -152,8 +153,7 @@ async def test_a_live_event_is_passed_on_without_a_database_hop(monkeypatch):
 
     monkeypatch.setattr("channels.consumer.aclose_old_connections", sweep)
 
-    payload = {"run_id": str(run.id), "seq": last + 1, "data": {"text": "live"}}
-    await abroadcast(group=run_group(run.id), event_type="run.delta", payload=payload)
+    await _delta_live(run, last + 1, {"text": "live"})
     received = await socket.receive_json_from(timeout=5)
 
     assert (received["seq"], received["data"]) == (last + 1, {"text": "live"})
